@@ -1,0 +1,218 @@
+"""The keyturn error tree: one base class, a stable ``code`` per subclass.
+
+Codes are public API (clients branch on them), so they are listed in the
+docs and never renamed. ``error`` is the RFC 6749 §5.2 / RFC 6750 §3.1 wire
+code the HTTP layer renders next to ``code``; ``status`` is the status on
+``/auth/*``. The description is safe to show: internal detail is logged,
+never serialised.
+"""
+
+from __future__ import annotations
+
+
+class KeyturnError(Exception):
+    """Base of every error keyturn shows to a caller."""
+
+    code: str = "server_error"
+    error: str = "server_error"
+    status: int = 500
+    description: str = "internal error"
+
+    def __init__(self, description: str | None = None) -> None:
+        if description is not None:
+            self.description = description
+        super().__init__(self.description)
+
+
+class BadRequest(KeyturnError):
+    """RFC 6749 §5.2: the request is missing a parameter or is malformed."""
+
+    code = "invalid_request"
+    error = "invalid_request"
+    status = 400
+    description = "the request is malformed"
+
+
+class PayloadTooLarge(BadRequest):
+    code = "payload_too_large"
+    status = 413
+    description = "the request body is too large"
+
+
+class RegistrationClosed(KeyturnError):
+    code = "registration_closed"
+    error = "access_denied"
+    status = 403
+    description = "registration is closed"
+
+
+class UsernameTaken(KeyturnError):
+    code = "username_taken"
+    error = "invalid_request"
+    status = 409
+    description = "that username is taken"
+
+
+class WeakPassword(BadRequest):
+    code = "weak_password"
+    description = "the password does not meet the password rules"
+
+
+class NotFound(KeyturnError):
+    code = "not_found"
+    error = "invalid_request"
+    status = 404
+    description = "not found"
+
+
+# --- login -----------------------------------------------------------------
+
+
+class InvalidCredentials(KeyturnError):
+    """Same body for unknown user, wrong password and disabled user."""
+
+    code = "invalid_credentials"
+    error = "invalid_grant"
+    status = 401
+    description = "invalid username or password"
+
+
+class RateLimited(KeyturnError):
+    code = "rate_limited"
+    error = "slow_down"
+    status = 429
+    description = "too many attempts; retry later"
+
+    def __init__(self, retry_after: float, description: str | None = None) -> None:
+        super().__init__(description)
+        # Whole seconds, at least 1 (RFC 9110 §10.2.3 delay-seconds).
+        self.retry_after = max(1, int(-(-retry_after // 1)))
+
+
+# --- refresh (RFC 6749 §5.2 invalid_grant) ---------------------------------
+
+
+class RefreshError(KeyturnError):
+    """A refresh grant that cannot be honoured (RFC 6749 §5.2 ``invalid_grant``:
+    "the provided authorization grant ... or refresh token is invalid, expired,
+    revoked ... or was issued to another client")."""
+
+    error = "invalid_grant"
+    status = 401
+    code = "refresh_token_invalid"
+    description = "the refresh token is invalid"
+
+
+class MissingRefreshToken(RefreshError):
+    error = "invalid_request"
+    status = 400
+    code = "missing_refresh_token"
+    description = "no refresh token was sent"
+
+
+class RefreshTokenInvalid(RefreshError):
+    code = "refresh_token_invalid"
+    description = "the refresh token is invalid"
+
+
+class RefreshTokenExpired(RefreshError):
+    code = "refresh_token_expired"
+    description = "the refresh token has expired; log in again"
+
+
+class RefreshTokenReused(RefreshError):
+    code = "refresh_token_reused"
+    description = "the refresh token was already used; the session has been revoked"
+
+
+class SessionRevoked(RefreshError):
+    code = "session_revoked"
+    description = "the session has been revoked; log in again"
+
+
+class BindingMismatch(RefreshError):
+    code = "binding_mismatch"
+    description = "the refresh token is bound to another client"
+
+
+# --- bearer (RFC 6750 §3.1 invalid_token) -----------------------------------
+
+
+class BearerError(KeyturnError):
+    """RFC 6750 §3.1 ``invalid_token``: "The access token provided is expired,
+    revoked, malformed, or invalid for other reasons"."""
+
+    error = "invalid_token"
+    status = 401
+    code = "token_invalid"
+    description = "the access token is invalid"
+
+
+class TokenInvalid(BearerError):
+    code = "token_invalid"
+
+
+class TokenExpired(BearerError):
+    """Only for a well-formed, correctly signed, merely expired token: the one
+    case where a refresh helps."""
+
+    code = "token_expired"
+    description = "the access token has expired"
+
+
+class TokenRevoked(BearerError):
+    code = "token_revoked"
+    description = "the access token has been revoked"
+
+
+class MissingToken(BearerError):
+    code = "token_missing"
+    description = "no bearer token was sent"
+
+
+# --- infrastructure ----------------------------------------------------------
+
+
+class StoreUnavailable(KeyturnError):
+    """A store could not be reached: fail closed, never count it as reuse."""
+
+    code = "store_unavailable"
+    error = "temporarily_unavailable"
+    status = 503
+    description = "the token store is unavailable; retry shortly"
+
+
+class ConfigError(KeyturnError):
+    """A bad setting; the message names it. Raised at start, never per request."""
+
+    code = "config_error"
+
+
+ALL_CODES: tuple[str, ...] = tuple(
+    sorted(
+        {
+            cls.code
+            for cls in (
+                BadRequest,
+                PayloadTooLarge,
+                RegistrationClosed,
+                UsernameTaken,
+                WeakPassword,
+                NotFound,
+                InvalidCredentials,
+                RateLimited,
+                MissingRefreshToken,
+                RefreshTokenInvalid,
+                RefreshTokenExpired,
+                RefreshTokenReused,
+                SessionRevoked,
+                BindingMismatch,
+                TokenInvalid,
+                TokenExpired,
+                TokenRevoked,
+                MissingToken,
+                StoreUnavailable,
+            )
+        }
+    )
+)
