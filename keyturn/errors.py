@@ -166,7 +166,7 @@ class TokenRevoked(BearerError):
 
 
 class MissingToken(BearerError):
-    code = "token_missing"
+    code = "token_invalid"
     description = "no bearer token was sent"
 
 

@@ -1,0 +1,89 @@
+"""Binding policy: which network (or key) a session belongs to, and who the
+client is when proxies stand in front of us (DESIGN.md point 5)."""
+
+from __future__ import annotations
+
+import ipaddress
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class BindingMode(str, enum.Enum):
+    OFF = "off"
+    ALERT = "alert"
+    ENFORCE = "enforce"
+
+
+def network_key(ip: str | None, v4_prefix: int, v6_prefix: int) -> str | None:
+    """The network an address belongs to at the configured prefix, so a
+    mobile client moving inside its /24 or /64 is not a stranger."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    prefix = v4_prefix if addr.version == 4 else v6_prefix
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class BindingPolicy:
+    mode: BindingMode = BindingMode.OFF
+    v4_prefix: int = 24
+    v6_prefix: int = 64
+    user_agent: bool = False
+
+    def same_client(
+        self, login_ip: str | None, login_ua: str | None, ip: str | None, ua: str | None
+    ) -> bool:
+        """Whether a presenter counts as the one who logged in. With binding
+        off, anyone does."""
+        if self.mode is BindingMode.OFF:
+            return True
+        if network_key(login_ip, self.v4_prefix, self.v6_prefix) != network_key(
+            ip, self.v4_prefix, self.v6_prefix
+        ):
+            return False
+        return not self.user_agent or (login_ua or "") == (ua or "")
+
+
+@dataclass(frozen=True)
+class ProxyPolicy:
+    """``X-Forwarded-For`` counts only from trusted proxies (default none,
+    loopback included)."""
+
+    trusted: Sequence[IPNetwork] = field(default_factory=tuple)
+
+    @classmethod
+    def from_cidrs(cls, cidrs: Sequence[str]) -> ProxyPolicy:
+        return cls(tuple(ipaddress.ip_network(c, strict=False) for c in cidrs))
+
+    def _is_trusted(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip.strip())
+        except ValueError:
+            return False
+        return any(addr in net for net in self.trusted)
+
+    def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """Walk ``X-Forwarded-For`` from the right while the hop is trusted;
+        the first untrusted hop is the client."""
+        if not self.trusted or peer is None or not forwarded_for or not self._is_trusted(peer):
+            return peer
+        client = peer
+        for hop in reversed(forwarded_for.split(",")):
+            hop = hop.strip()
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                return client
+            client = hop
+            if not self._is_trusted(hop):
+                return hop
+        return client

@@ -1,0 +1,121 @@
+"""The session value and the refresh decision (DESIGN.md, "Refresh
+semantics").
+
+Validity is a pure function of ``(session, presented generation, now,
+policy)``: the store does the atomic compare-and-set, this module decides what
+a presented token *means*.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One login on one device. ``salt`` is the per-session MAC salt; nothing
+    stored here rebuilds a live refresh token without the server's key."""
+
+    id: str
+    user_id: str
+    salt: bytes
+    created_at: float
+    absolute_expires_at: float
+    idle_expires_at: float
+    generation: int = 0
+    rotated_at: float = 0.0
+    last_used_at: float = 0.0
+    login_ip: str | None = None
+    user_agent: str | None = None
+    last_ip: str | None = None
+    last_user_agent: str | None = None
+    dpop_jkt: str | None = None
+    revoked_at: float | None = None
+    revoke_reason: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_live(self, now: float) -> bool:
+        return (
+            self.revoked_at is None
+            and now < self.idle_expires_at
+            and now < self.absolute_expires_at
+        )
+
+    def rotated(self, now: float, idle_ttl: float, ip: str | None, user_agent: str | None) -> Session:
+        """The session after one rotation (what the store's CAS writes)."""
+        return replace(
+            self,
+            generation=self.generation + 1,
+            rotated_at=now,
+            last_used_at=now,
+            idle_expires_at=slide_idle_expiry(now, idle_ttl, self.absolute_expires_at),
+            last_ip=ip,
+            last_user_agent=user_agent,
+        )
+
+
+def slide_idle_expiry(now: float, idle_ttl: float, absolute_expires_at: float) -> float:
+    """The idle expiry slides forward on each refresh, never past the
+    absolute expiry."""
+    return min(now + idle_ttl, absolute_expires_at)
+
+
+class Outcome(enum.Enum):
+    ROTATE = "rotated"
+    GRACE = "grace_retry"
+    REUSED = "reused"
+    INVALID = "invalid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    BINDING_MISMATCH = "binding_mismatch"
+
+
+def classify(
+    session: Session,
+    presented_generation: int,
+    now: float,
+    *,
+    reuse_interval: float,
+    same_binding: bool,
+    enforce_binding: bool,
+) -> Outcome:
+    """Decide what a *genuine* token (its MAC already checked) of generation
+    ``presented_generation`` means for ``session`` at ``now``.
+
+    ``same_binding`` tells whether the presenter is on the login's network (or
+    key); with binding off the caller passes ``True``.
+    """
+    if session.revoked_at is not None:
+        return Outcome.REVOKED
+    if presented_generation > session.generation:
+        # A MAC that verifies for a generation never issued cannot come from
+        # us; treat it like any other guess.
+        return Outcome.INVALID
+    if now >= session.absolute_expires_at or now >= session.idle_expires_at:
+        return Outcome.EXPIRED
+    if presented_generation == session.generation:
+        if enforce_binding and not same_binding:
+            return Outcome.BINDING_MISMATCH
+        return Outcome.ROTATE
+    if (
+        presented_generation == session.generation - 1
+        and now - session.rotated_at <= reuse_interval
+        and same_binding
+    ):
+        return Outcome.GRACE
+    # An older genuine token, or the previous one outside the window or from
+    # elsewhere: the token was copied. Revoke the whole session.
+    return Outcome.REUSED
+
+
+def lru_victims(live: list[Session], max_sessions: int) -> list[Session]:
+    """Sessions to evict so that one more fits under ``max_sessions``
+    (0 = unlimited): the least recently used first."""
+    if max_sessions <= 0 or len(live) < max_sessions:
+        return []
+    ordered = sorted(live, key=lambda s: (s.last_used_at, s.created_at, s.id))
+    return ordered[: len(live) - max_sessions + 1]

@@ -1,0 +1,205 @@
+"""Access tokens: JWTs per RFC 9068 (``typ: at+jwt``), signed and verified
+with a pinned algorithm list.
+
+The compact serialisation is done here, strictly, on top of PyJWT's
+algorithm objects (the cryptography stays theirs): every part must be
+canonical base64url, JSON members must be unique, ``alg`` must be in the
+configured list *and* be the one bound to the key named by ``kid``, and
+claim checks happen in the same call as the signature check, so no caller can
+forget them (RFC 8725 §2.1, §3.1, §3.11).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from jwt.algorithms import Algorithm, get_default_algorithms
+
+from keyturn.core.refresh import b64decode, b64encode
+from keyturn.errors import TokenExpired, TokenInvalid
+
+ACCESS_TYP = "at+jwt"
+MAX_TOKEN_LENGTH = 8192
+_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """The verified claims of an access token."""
+
+    iss: str
+    aud: str
+    sub: str
+    sid: str
+    jti: str
+    iat: int
+    exp: int
+    scope: str | None = None
+    cnf_jkt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "iss": self.iss,
+            "aud": self.aud,
+            "sub": self.sub,
+            "sid": self.sid,
+            "jti": self.jti,
+            "iat": self.iat,
+            "exp": self.exp,
+        }
+        if self.scope is not None:
+            out["scope"] = self.scope
+        if self.cnf_jkt is not None:
+            out["cnf"] = {"jkt": self.cnf_jkt}
+        return out
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One key, one algorithm, bound together: a token naming this ``kid``
+    with another ``alg`` is refused."""
+
+    kid: str
+    alg: str
+    private: Any  # cryptography key object or HMAC secret bytes
+    public: Any
+    header_b64: str
+
+    @classmethod
+    def create(cls, kid: str, alg: str, private: Any, public: Any) -> SigningKey:
+        header = orjson.dumps({"alg": alg, "kid": kid, "typ": ACCESS_TYP})
+        return cls(kid, alg, private, public, b64encode(header))
+
+    def sign(self, claims: AccessClaims) -> str:
+        signing_input = f"{self.header_b64}.{b64encode(orjson.dumps(claims.to_dict()))}"
+        sig = _ALGORITHMS[self.alg].sign(signing_input.encode("ascii"), self.private)
+        return f"{signing_input}.{b64encode(sig)}"
+
+
+KeyLookup = Callable[[str], SigningKey | None]
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate member {key!r}")
+        out[key] = value
+    return out
+
+
+def _json_part(part: str) -> dict[str, Any]:
+    raw = b64decode(part)
+    value = json.loads(raw, object_pairs_hook=_unique_object)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _int_claim(payload: dict[str, Any], name: str, required: bool = True) -> int | None:
+    value = payload.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TokenInvalid(f"claim {name!r} is missing or not a number")
+    return int(value)
+
+
+def _str_claim(payload: dict[str, Any], name: str) -> str:
+    value = payload.get(name)
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise TokenInvalid(f"claim {name!r} is missing or invalid")
+    return value
+
+
+def verify_access_token(
+    token: str,
+    *,
+    keys: KeyLookup,
+    algorithms: Collection[str],
+    issuer: str,
+    audience: str,
+    leeway: float,
+    now: float,
+) -> AccessClaims:
+    """Verify signature and claims in one step.
+
+    Raises ``TokenExpired`` only for a well-formed, correctly signed token
+    whose only fault is ``exp`` (the one case a refresh helps), and
+    ``TokenInvalid`` for everything else.
+    """
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise TokenInvalid("malformed token")
+    header_b64, payload_b64, sig_b64 = token.split(".")
+    try:
+        header = _json_part(header_b64)
+        signature = b64decode(sig_b64) if sig_b64 else b""
+    except (ValueError, UnicodeDecodeError):
+        raise TokenInvalid("malformed token") from None
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in (ACCESS_TYP, "application/at+jwt"):
+        raise TokenInvalid("not an access token")
+    if "crit" in header:
+        # RFC 7515 §4.1.11: we understand no extension, so any is fatal.
+        raise TokenInvalid("unsupported critical header")
+    alg, kid = header.get("alg"), header.get("kid")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise TokenInvalid("algorithm not allowed")
+    if not isinstance(kid, str) or not kid or len(kid) > 128:
+        raise TokenInvalid("unknown key")
+    key = keys(kid)
+    if key is None or key.alg != alg:
+        raise TokenInvalid("unknown key")
+    if not signature:
+        raise TokenInvalid("bad signature")
+    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+    try:
+        ok = _ALGORITHMS[alg].verify(signing_input, key.public, signature)
+    except Exception:  # malformed signatures raise from some backends
+        ok = False
+    if not ok:
+        raise TokenInvalid("bad signature")
+    try:
+        payload = _json_part(payload_b64)
+    except (ValueError, UnicodeDecodeError):
+        raise TokenInvalid("malformed token") from None
+    return _check_claims(payload, issuer=issuer, audience=audience, leeway=leeway, now=now)
+
+
+def _check_claims(
+    payload: dict[str, Any], *, issuer: str, audience: str, leeway: float, now: float
+) -> AccessClaims:
+    if payload.get("iss") != issuer:
+        raise TokenInvalid("wrong issuer")
+    aud = payload.get("aud")
+    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+        raise TokenInvalid("wrong audience")
+    exp = _int_claim(payload, "exp")
+    iat = _int_claim(payload, "iat")
+    nbf = _int_claim(payload, "nbf", required=False)
+    assert exp is not None and iat is not None
+    if iat > now + leeway:
+        raise TokenInvalid("token issued in the future")
+    if nbf is not None and nbf > now + leeway:
+        raise TokenInvalid("token not yet valid")
+    scope = payload.get("scope")
+    cnf = payload.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    claims = AccessClaims(
+        iss=issuer,
+        aud=audience,
+        sub=_str_claim(payload, "sub"),
+        sid=_str_claim(payload, "sid"),
+        jti=_str_claim(payload, "jti"),
+        iat=iat,
+        exp=exp,
+        scope=scope if isinstance(scope, str) else None,
+        cnf_jkt=jkt if isinstance(jkt, str) else None,
+    )
+    if now >= exp + leeway:
+        raise TokenExpired()
+    return claims

@@ -1,0 +1,124 @@
+"""``create_app(settings)``: the keyturn ASGI application, no globals.
+
+Mount it in your own app, or run it with ``keyturn serve``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from keyturn.clock import Clock
+from keyturn.config import Settings, load_settings
+from keyturn.errors import BadRequest, KeyturnError
+from keyturn.http import routes as r
+from keyturn.http.openapi import openapi_document
+from keyturn.http.wire import JSONResponse, error_response
+from keyturn.runtime import Runtime, build_runtime
+
+log = logging.getLogger("keyturn.http")
+
+# (method, path, endpoint, operation id) — the OpenAPI document is built from
+# the same table, so the docs cannot drift from the routes.
+ROUTES: list[tuple[str, str, Any, str]] = [
+    ("POST", "/auth/register", r.register, "register"),
+    ("POST", "/auth/login", r.login, "login"),
+    ("POST", "/auth/refresh", r.refresh, "refresh"),
+    ("PATCH", "/auth/reissue", r.reissue, "reissue"),
+    ("POST", "/oauth/token", r.oauth_token, "oauth_token"),
+    ("POST", "/auth/logout", r.logout, "logout"),
+    ("POST", "/auth/logout-all", r.logout_all, "logout_all"),
+    ("POST", "/auth/logout-others", r.logout_others, "logout_others"),
+    ("POST", "/auth/password", r.change_password, "change_password"),
+    ("GET", "/auth/me", r.me, "me"),
+    ("GET", "/auth/sessions", r.sessions, "list_sessions"),
+    ("DELETE", "/auth/sessions/{session_id}", r.delete_session, "delete_session"),
+    ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
+    ("GET", "/healthz", r.healthz, "healthz"),
+    ("GET", "/readyz", r.readyz, "readyz"),
+]
+
+
+async def _keyturn_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KeyturnError)
+    if exc.status >= 500:
+        log.warning("request failed: %s", exc.code, exc_info=exc.__cause__ is not None)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    body = {"error": "invalid_request", "error_description": str(exc.detail).lower(), "code": code}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Internal detail goes to the log, never to the caller.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"error": "server_error", "error_description": "internal error", "code": "server_error"},
+        status_code=500,
+    )
+
+
+async def _unicode_error(request: Request, exc: Exception) -> Response:
+    return error_response(BadRequest("the request is not valid UTF-8"))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    clock: Clock | None = None,
+) -> Starlette:
+    """Build the app. Pass ``runtime`` to share stores with your own code,
+    or ``settings`` (default: from the environment)."""
+    if runtime is None:
+        runtime = build_runtime(settings or load_settings(), clock=clock)
+    rt = runtime
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    routes: list[BaseRoute] = [Route(path, fn, methods=[method]) for method, path, fn, _ in ROUTES]
+    document = openapi_document(ROUTES)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def docs(request: Request) -> Response:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        html = get_swagger_ui_html(openapi_url="/openapi.json", title="keyturn API")
+        return HTMLResponse(bytes(html.body).decode())
+
+    routes += [
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        Route("/docs", docs, methods=["GET"], include_in_schema=False),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            KeyturnError: _keyturn_error,
+            HTTPException: _http_error,
+            UnicodeDecodeError: _unicode_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.runtime = rt
+    return app

@@ -1,0 +1,153 @@
+"""The OpenAPI 3.1 document of the HTTP contract, built from the route table
+and pydantic models (used here for schemas only; the handlers parse by hand,
+so the hot paths carry no validation machinery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from keyturn.errors import ALL_CODES
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str | None = None
+
+
+class PasswordChange(BaseModel):
+    current_password: str
+    new_password: str
+
+
+class TokenAnswer(BaseModel):
+    token_type: str
+    access_token: str
+    expires_in: int
+    access_token_expires_at: str
+    refresh_token: str
+    refresh_token_expires_in: int
+    refresh_token_expires_at: str
+    session_expires_at: str
+    issued_at: str
+    session_id: str
+
+
+class Registered(BaseModel):
+    user_id: str
+
+
+class Me(BaseModel):
+    user_id: str
+    username: str
+    session_id: str
+
+
+class SessionInfo(BaseModel):
+    id: str
+    created_at: str
+    last_used_at: str
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionInfo]
+
+
+class Error(BaseModel):
+    error: str
+    error_description: str
+    code: str = Field(description="Stable keyturn code: " + ", ".join(ALL_CODES))
+
+
+class Status(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    stores: dict[str, str]
+
+
+class RefreshForm(BaseModel):
+    grant_type: str
+    refresh_token: str | None = None
+
+
+_MODELS = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
+           Error, Status, Readiness, RefreshForm]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": "error", **_json(Error)} for s in statuses}
+
+
+_BEARER = [{"bearer": []}]
+_OPS: dict[str, dict[str, Any]] = {
+    "register": {"requestBody": {"required": True, **_json(Credentials)},
+                 "responses": {"201": {"description": "created", **_json(Registered)}, **_errors(400, 403, 409, 413, 503)}},
+    "login": {"requestBody": {"required": True, **_json(Credentials)},
+              "responses": {"200": {"description": "tokens", **_json(TokenAnswer)}, **_errors(400, 401, 413, 429, 503)}},
+    "refresh": {"requestBody": {"required": False, **_json(RefreshRequest)},
+                "parameters": [{"name": "Refresh", "in": "header", "required": False, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "tokens", **_json(TokenAnswer)}, **_errors(400, 401, 413, 429, 503)}},
+    "reissue": {"parameters": [{"name": "Refresh", "in": "header", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "tokens", **_json(TokenAnswer)}, **_errors(400, 401, 429, 503)}},
+    "oauth_token": {"requestBody": {"required": True, "content": {
+                        "application/x-www-form-urlencoded": {"schema": _ref(RefreshForm)}}},
+                    "responses": {"200": {"description": "tokens", **_json(TokenAnswer)}, **_errors(400, 413, 429, 503)}},
+    "logout": {"security": _BEARER, "responses": {"204": {"description": "logged out"}, **_errors(401, 503)}},
+    "logout_all": {"security": _BEARER, "responses": {"204": {"description": "all sessions ended"}, **_errors(401, 503)}},
+    "logout_others": {"security": _BEARER, "responses": {"204": {"description": "other sessions ended"}, **_errors(401, 503)}},
+    "change_password": {"security": _BEARER, "requestBody": {"required": True, **_json(PasswordChange)},
+                        "responses": {"204": {"description": "changed"}, **_errors(400, 401, 413, 503)}},
+    "me": {"security": _BEARER, "responses": {"200": {"description": "you", **_json(Me)}, **_errors(401, 503)}},
+    "list_sessions": {"security": _BEARER,
+                      "responses": {"200": {"description": "live sessions", **_json(SessionList)}, **_errors(401, 503)}},
+    "delete_session": {"security": _BEARER,
+                       "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                       "responses": {"204": {"description": "revoked"}, **_errors(401, 404, 503)}},
+    "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
+        "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
+    "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
+    "readyz": {"responses": {"200": {"description": "ready", **_json(Readiness)},
+                             "503": {"description": "a store is down", **_json(Readiness)}}},
+}
+
+
+def openapi_document(routes: list[tuple[str, str, Any, str]]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, endpoint, op_id in routes:
+        op = {"operationId": op_id, "summary": (endpoint.__doc__ or op_id).strip().split("\n")[0]}
+        op.update(_OPS.get(op_id, {"responses": {"200": {"description": "ok"}}}))
+        paths.setdefault(path, {})[method.lower()] = op
+    schemas: dict[str, Any] = {}
+    for model in _MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "keyturn", "version": "0.1.0",
+                 "description": "Rotating refresh tokens and short-lived JWT access tokens."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }

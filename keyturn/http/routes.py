@@ -1,0 +1,250 @@
+"""The HTTP contract of DESIGN.md: parse → service → render.
+
+Handlers are plain Starlette endpoints (no per-request validation machinery
+on the hot paths); the OpenAPI document describes the same table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyturn.core.tokens import AccessClaims
+from keyturn.errors import (
+    BadRequest,
+    KeyturnError,
+    MissingRefreshToken,
+    StoreUnavailable,
+    TokenInvalid,
+)
+from keyturn.http.wire import (
+    NO_STORE,
+    REFRESH_COOKIE,
+    JSONResponse,
+    bearer_token,
+    error_response,
+    iso,
+    read_form,
+    read_json,
+    token_response,
+    user_agent,
+)
+from keyturn.runtime import Runtime
+from keyturn.service import TokenPair
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def client_ip(request: Request) -> str | None:
+    peer = request.client.host if request.client else None
+    return runtime(request).proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+
+
+def _string_field(body: dict[str, Any], name: str) -> Any:
+    value = body.get(name)
+    if value is None:
+        raise BadRequest(f"{name!r} is required")
+    return value
+
+
+async def register(request: Request) -> Response:
+    rt = runtime(request)
+    body = await read_json(request, rt.settings.max_body_bytes)
+    user = await rt.service.register(_string_field(body, "username"), _string_field(body, "password"))
+    return JSONResponse({"user_id": user.id}, status_code=201)
+
+
+async def login(request: Request) -> Response:
+    rt = runtime(request)
+    body = await read_json(request, rt.settings.max_body_bytes)
+    pair = await rt.service.login(
+        _string_field(body, "username"), _string_field(body, "password"),
+        ip=client_ip(request), user_agent=user_agent(request),
+    )
+    return token_response(pair)
+
+
+def _header_token(request: Request) -> str | None:
+    raw = request.headers.get("refresh")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw[:7].lower() == "bearer ":
+        raw = raw[7:].strip()
+    return raw or None
+
+
+def _with_cookie(response: Response, request: Request, pair: TokenPair) -> Response:
+    secure = runtime(request).settings.cookie_secure
+    response.set_cookie(
+        REFRESH_COOKIE, pair.refresh_token,
+        max_age=max(0, int(pair.refresh_expires_at - pair.issued_at)),
+        path="/auth", httponly=True, samesite="strict",
+        secure=secure == "always" or (secure == "auto" and request.url.scheme == "https"),
+    )
+    return response
+
+
+async def refresh(request: Request) -> Response:
+    """Refresh token from JSON ``{"refresh_token"}``, the ``Refresh`` header
+    (raw, ``Bearer `` tolerated) or the ``keyturn_refresh`` cookie."""
+    rt = runtime(request)
+    body = await read_json(request, rt.settings.max_body_bytes, optional=True)
+    from_cookie = False
+    token: Any = body.get("refresh_token")
+    if token is None:
+        token = _header_token(request)
+    if token is None:
+        token = request.cookies.get(REFRESH_COOKIE) or None
+        from_cookie = token is not None
+    if token is None or token == "":
+        raise MissingRefreshToken()
+    if not isinstance(token, str):
+        raise BadRequest("'refresh_token' must be a string")
+    pair = await rt.service.refresh(token, ip=client_ip(request), user_agent=user_agent(request))
+    response = token_response(pair)
+    return _with_cookie(response, request, pair) if from_cookie else response
+
+
+async def reissue(request: Request) -> Response:
+    """The seed's ``PATCH /reissue``: the refresh token in the ``Refresh`` header."""
+    token = _header_token(request)
+    if token is None:
+        raise MissingRefreshToken("the Refresh header is required")
+    pair = await runtime(request).service.refresh(token, ip=client_ip(request), user_agent=user_agent(request))
+    return token_response(pair)
+
+
+async def oauth_token(request: Request) -> Response:
+    """RFC 6749 §6 refresh grant; §5.1 answers and §5.2 errors."""
+    rt = runtime(request)
+    try:
+        form = await read_form(request, rt.settings.max_body_bytes)
+        grant = form.get("grant_type")
+        if not grant:
+            raise BadRequest("grant_type is required")
+        if grant != "refresh_token":
+            exc = BadRequest("only grant_type=refresh_token is supported here")
+            exc.error = exc.code = "unsupported_grant_type"
+            raise exc
+        token = form.get("refresh_token")
+        if not token:
+            raise MissingRefreshToken("refresh_token is required")
+        pair = await rt.service.refresh(token, ip=client_ip(request), user_agent=user_agent(request))
+    except KeyturnError as exc:
+        return error_response(exc, oauth=True)
+    return token_response(pair)
+
+
+async def _authenticated(request: Request) -> AccessClaims:
+    claims, _ = await runtime(request).service.authenticate(bearer_token(request))
+    return claims
+
+
+async def logout(request: Request) -> Response:
+    claims = await _authenticated(request)
+    await runtime(request).service.logout(claims, ip=client_ip(request))
+    return _no_content(clear_cookie=True)
+
+
+async def logout_all(request: Request) -> Response:
+    claims = await _authenticated(request)
+    await runtime(request).service.logout_all(claims, ip=client_ip(request))
+    return _no_content(clear_cookie=True)
+
+
+async def logout_others(request: Request) -> Response:
+    claims = await _authenticated(request)
+    await runtime(request).service.logout_others(claims, ip=client_ip(request))
+    return _no_content()
+
+
+async def change_password(request: Request) -> Response:
+    rt = runtime(request)
+    claims = await _authenticated(request)
+    body = await read_json(request, rt.settings.max_body_bytes)
+    await rt.service.change_password(
+        claims, _string_field(body, "current_password"), _string_field(body, "new_password"),
+        ip=client_ip(request),
+    )
+    return _no_content()
+
+
+def _no_content(clear_cookie: bool = False) -> Response:
+    response = Response(status_code=204, headers=NO_STORE)
+    if clear_cookie:
+        response.delete_cookie(REFRESH_COOKIE, path="/auth", httponly=True, samesite="strict")
+    return response
+
+
+async def me(request: Request) -> Response:
+    rt = runtime(request)
+    claims = await _authenticated(request)
+    user = await rt.database.user_by_id(claims.sub)
+    if user is None:
+        raise TokenInvalid()  # pragma: no cover - a live session implies its user
+    return JSONResponse({"user_id": user.id, "username": user.username, "session_id": claims.sid}, headers=NO_STORE)
+
+
+async def sessions(request: Request) -> Response:
+    rt = runtime(request)
+    claims = await _authenticated(request)
+    found = await rt.service.list_sessions(claims.sub)
+    return JSONResponse(
+        {
+            "sessions": [
+                {
+                    "id": s.id,
+                    "created_at": iso(s.created_at),
+                    "last_used_at": iso(s.last_used_at),
+                    "ip": s.last_ip or s.login_ip,
+                    "user_agent": s.last_user_agent or s.user_agent,
+                    "current": s.id == claims.sid,
+                }
+                for s in found
+            ]
+        },
+        headers=NO_STORE,
+    )
+
+
+async def delete_session(request: Request) -> Response:
+    claims = await _authenticated(request)
+    await runtime(request).service.revoke_own_session(claims, request.path_params["session_id"])
+    return _no_content()
+
+
+async def jwks(request: Request) -> Response:
+    return Response(
+        runtime(request).keys.jwks_json,
+        headers={"cache-control": "public, max-age=60"},
+        media_type="application/jwk-set+json",
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    rt = runtime(request)
+    status: dict[str, str] = {}
+    stores = {"database": rt.database, "sessions": rt.session_store}
+    for name, store in stores.items():
+        try:
+            await store.ping()
+            status[name] = "ok"
+        except StoreUnavailable:
+            status[name] = "unavailable"
+    ready = all(v == "ok" for v in status.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "stores": status}, status_code=200 if ready else 503)
+
+
+def not_found_body() -> bytes:
+    return orjson.dumps({"error": "invalid_request", "error_description": "not found", "code": "not_found"})

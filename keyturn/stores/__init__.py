@@ -1,0 +1,1 @@
+"""Storage engines behind the ``UserStore`` / ``SessionStore`` seams."""

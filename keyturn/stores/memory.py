@@ -1,0 +1,172 @@
+"""In-process reference engine: for tests, property checks and embedding.
+
+Every method runs without an ``await`` between its read and its write, so on
+one event loop each is atomic, exactly like a Lua script or a conditional
+UPDATE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from keyturn.core.sessions import Session, lru_victims
+from keyturn.core.users import User
+from keyturn.errors import StoreUnavailable, UsernameTaken
+from keyturn.keys import StoredKey
+from keyturn.stores.base import SecurityEvent
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.sessions: dict[str, Session] = {}
+        self.keys: dict[str, StoredKey] = {}
+        self.events: list[SecurityEvent] = []
+        self.down = False  # tests flip this to simulate an outage
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailable()
+
+    async def migrate(self) -> None:
+        self._check()
+
+    async def ping(self) -> None:
+        self._check()
+
+    async def close(self) -> None:
+        return None
+
+    # --- users ------------------------------------------------------------
+
+    async def add_user(self, user: User) -> None:
+        self._check()
+        if any(u.username == user.username for u in self.users.values()):
+            raise UsernameTaken()
+        self.users[user.id] = user
+
+    async def user_by_name(self, username: str) -> User | None:
+        self._check()
+        return next((u for u in self.users.values() if u.username == username), None)
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        self._check()
+        return self.users.get(user_id)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        self._check()
+        if user_id in self.users:
+            self.users[user_id] = dataclasses.replace(self.users[user_id], password_hash=password_hash)
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        self._check()
+        if user_id not in self.users:
+            return False
+        self.users[user_id] = dataclasses.replace(self.users[user_id], disabled=disabled)
+        return True
+
+    async def list_users(self, limit: int = 1000) -> list[User]:
+        self._check()
+        return sorted(self.users.values(), key=lambda u: u.created_at)[:limit]
+
+    # --- sessions ---------------------------------------------------------
+
+    async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
+        self._check()
+        live = [s for s in self.sessions.values() if s.user_id == session.user_id and s.is_live(now)]
+        evicted = [s.id for s in lru_victims(live, max_sessions)]
+        for sid in evicted:
+            self._revoke(sid, now, "evicted")
+        self.sessions[session.id] = session
+        return evicted
+
+    async def get_session(self, session_id: str) -> Session | None:
+        self._check()
+        return self.sessions.get(session_id)
+
+    async def rotate(
+        self,
+        session_id: str,
+        expected_generation: int,
+        *,
+        now: float,
+        idle_expires_at: float,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> bool:
+        self._check()
+        s = self.sessions.get(session_id)
+        if s is None or s.generation != expected_generation or s.revoked_at is not None or s.idle_expires_at <= now:
+            return False
+        self.sessions[session_id] = dataclasses.replace(
+            s, generation=s.generation + 1, rotated_at=now, last_used_at=now,
+            idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
+        )
+        return True
+
+    def _revoke(self, session_id: str, now: float, reason: str) -> bool:
+        s = self.sessions.get(session_id)
+        if s is None or s.revoked_at is not None:
+            return False
+        self.sessions[session_id] = dataclasses.replace(s, revoked_at=now, revoke_reason=reason)
+        return True
+
+    async def revoke_session(self, session_id: str, *, now: float, reason: str) -> bool:
+        self._check()
+        return self._revoke(session_id, now, reason)
+
+    async def revoke_user(self, user_id: str, *, now: float, reason: str, keep: str | None = None) -> list[str]:
+        self._check()
+        ids = [
+            s.id for s in self.sessions.values()
+            if s.user_id == user_id and s.id != keep and s.revoked_at is None and s.absolute_expires_at > now
+        ]
+        for sid in ids:
+            self._revoke(sid, now, reason)
+        return ids
+
+    async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
+        self._check()
+        live = [s for s in self.sessions.values() if s.user_id == user_id and s.is_live(now)]
+        return sorted(live, key=lambda s: s.last_used_at, reverse=True)
+
+    async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
+        self._check()
+        live = [s for s in self.sessions.values() if s.is_live(now)]
+        return sorted(live, key=lambda s: s.last_used_at, reverse=True)[:limit]
+
+    async def purge_expired(self, *, now: float) -> int:
+        self._check()
+        dead = [sid for sid, s in self.sessions.items() if s.absolute_expires_at <= now]
+        for sid in dead:
+            del self.sessions[sid]
+        return len(dead)
+
+    # --- keys and events ----------------------------------------------------
+
+    async def list_keys(self) -> list[StoredKey]:
+        self._check()
+        return sorted(self.keys.values(), key=lambda k: k.created_at)
+
+    async def add_key(self, key: StoredKey) -> None:
+        self._check()
+        self.keys[key.kid] = key
+
+    async def retire_keys_except(self, kid: str, now: float) -> int:
+        self._check()
+        n = 0
+        for k, v in list(self.keys.items()):
+            if k != kid and v.retired_at is None:
+                self.keys[k] = dataclasses.replace(v, retired_at=now)
+                n += 1
+        return n
+
+    async def add_event(self, event: SecurityEvent) -> None:
+        self._check()
+        self.events.append(event)
+
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> Sequence[SecurityEvent]:
+        self._check()
+        found = [e for e in self.events if user_id is None or e.user_id == user_id]
+        return found[-limit:]

@@ -1,0 +1,292 @@
+"""SQL engine (SQLAlchemy Core, async): SQLite, PostgreSQL, MySQL/MariaDB.
+
+One class serves all four seams (users, sessions, keys, events) because on
+SQL they share one database. Rotation is one conditional ``UPDATE … WHERE
+id = :id AND generation = :g``: the database decides who wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyturn.core.sessions import Session, lru_victims
+from keyturn.core.users import User
+from keyturn.errors import UsernameTaken
+from keyturn.keys import StoredKey
+from keyturn.stores.base import SecurityEvent
+from keyturn.stores.schema import events, sessions, signing_keys, users
+from keyturn.stores.sqlengine import guarded, is_sqlite, make_engine, upgrade
+
+_S = sessions.c
+
+
+def _session(row: Any) -> Session:
+    return Session(
+        id=row.id,
+        user_id=row.user_id,
+        salt=bytes(row.salt),
+        created_at=row.created_at,
+        absolute_expires_at=row.absolute_expires_at,
+        idle_expires_at=row.idle_expires_at,
+        generation=row.generation,
+        rotated_at=row.rotated_at,
+        last_used_at=row.last_used_at,
+        login_ip=row.login_ip,
+        user_agent=row.user_agent,
+        last_ip=row.last_ip,
+        last_user_agent=row.last_user_agent,
+        dpop_jkt=row.dpop_jkt,
+        revoked_at=row.revoked_at,
+        revoke_reason=row.revoke_reason,
+    )
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
+
+
+def _live(now: float) -> sa.ColumnElement[bool]:
+    return sa.and_(_S.revoked_at.is_(None), _S.idle_expires_at > now, _S.absolute_expires_at > now)
+
+
+class SqlStore:
+    """UserStore + SessionStore + KeyStore + EventStore on one SQL database."""
+
+    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0) -> None:
+        self.engine = engine
+        self._timeout = timeout
+        self._lock_rows = not is_sqlite(engine)  # SQLite's BEGIN IMMEDIATE already serialises
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 3.0, pool_size: int = 10, pool_timeout: float = 2.0) -> SqlStore:
+        return cls(make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, connect_timeout=timeout), timeout=timeout)
+
+    async def migrate(self) -> None:
+        await upgrade(self.engine)
+
+    @guarded()
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # --- users ------------------------------------------------------------
+
+    @guarded()
+    async def add_user(self, user: User) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    users.insert().values(
+                        id=user.id, username=user.username, password_hash=user.password_hash,
+                        created_at=user.created_at, disabled=user.disabled,
+                    )
+                )
+        except IntegrityError:
+            raise UsernameTaken() from None
+
+    @guarded()
+    async def user_by_name(self, username: str) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(users.select().where(users.c.username == username))).first()
+        return _user(row) if row else None
+
+    @guarded()
+    async def user_by_id(self, user_id: str) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(users.select().where(users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    @guarded()
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+
+    @guarded()
+    async def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
+        return bool(res.rowcount)
+
+    @guarded()
+    async def list_users(self, limit: int = 1000) -> list[User]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(users.select().order_by(users.c.created_at).limit(limit))
+            return [_user(r) for r in rows]
+
+    # --- sessions ---------------------------------------------------------
+
+    @guarded()
+    async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
+        evicted: list[str] = []
+        async with self.engine.begin() as conn:
+            if max_sessions > 0:
+                query = sessions.select().where(_S.user_id == session.user_id, _live(now))
+                if self._lock_rows:
+                    query = query.with_for_update()
+                live = [_session(r) for r in await conn.execute(query)]
+                evicted = [s.id for s in lru_victims(live, max_sessions)]
+                if evicted:
+                    await conn.execute(
+                        sessions.update()
+                        .where(_S.id.in_(evicted), _S.revoked_at.is_(None))
+                        .values(revoked_at=now, revoke_reason="evicted")
+                    )
+            await conn.execute(
+                sessions.insert().values(
+                    id=session.id, user_id=session.user_id, salt=session.salt,
+                    generation=session.generation, created_at=session.created_at,
+                    rotated_at=session.rotated_at, last_used_at=session.last_used_at,
+                    idle_expires_at=session.idle_expires_at,
+                    absolute_expires_at=session.absolute_expires_at,
+                    login_ip=session.login_ip, user_agent=session.user_agent,
+                    last_ip=session.last_ip, last_user_agent=session.last_user_agent,
+                    dpop_jkt=session.dpop_jkt,
+                )
+            )
+        return evicted
+
+    @guarded()
+    async def get_session(self, session_id: str) -> Session | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sessions.select().where(_S.id == session_id))).first()
+        return _session(row) if row else None
+
+    @guarded()
+    async def rotate(
+        self,
+        session_id: str,
+        expected_generation: int,
+        *,
+        now: float,
+        idle_expires_at: float,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                sessions.update()
+                .where(
+                    _S.id == session_id,
+                    _S.generation == expected_generation,
+                    _S.revoked_at.is_(None),
+                    _S.idle_expires_at > now,
+                )
+                .values(
+                    generation=expected_generation + 1, rotated_at=now, last_used_at=now,
+                    idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
+                )
+            )
+        return res.rowcount == 1
+
+    @guarded()
+    async def revoke_session(self, session_id: str, *, now: float, reason: str) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                sessions.update()
+                .where(_S.id == session_id, _S.revoked_at.is_(None))
+                .values(revoked_at=now, revoke_reason=reason)
+            )
+        return res.rowcount == 1
+
+    @guarded()
+    async def revoke_user(self, user_id: str, *, now: float, reason: str, keep: str | None = None) -> list[str]:
+        async with self.engine.begin() as conn:
+            cond = [_S.user_id == user_id, _S.revoked_at.is_(None), _S.absolute_expires_at > now]
+            if keep is not None:
+                cond.append(_S.id != keep)
+            query = sa.select(_S.id).where(*cond)
+            if self._lock_rows:
+                query = query.with_for_update()
+            ids = list((await conn.execute(query)).scalars())
+            if ids:
+                await conn.execute(
+                    sessions.update()
+                    .where(_S.id.in_(ids), _S.revoked_at.is_(None))
+                    .values(revoked_at=now, revoke_reason=reason)
+                )
+        return ids
+
+    @guarded()
+    async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sessions.select().where(_S.user_id == user_id, _live(now)).order_by(_S.last_used_at.desc())
+            )
+            return [_session(r) for r in rows]
+
+    @guarded()
+    async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sessions.select().where(_live(now)).order_by(_S.last_used_at.desc()).limit(limit)
+            )
+            return [_session(r) for r in rows]
+
+    @guarded()
+    async def purge_expired(self, *, now: float) -> int:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(sessions.delete().where(_S.absolute_expires_at <= now))
+        return int(res.rowcount or 0)
+
+    # --- signing keys -----------------------------------------------------
+
+    @guarded()
+    async def list_keys(self) -> list[StoredKey]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(signing_keys.select().order_by(signing_keys.c.created_at))
+            return [
+                StoredKey(r.kid, r.alg, bytes(r.private_enc), r.public_jwk, r.created_at, r.retired_at)
+                for r in rows
+            ]
+
+    @guarded()
+    async def add_key(self, key: StoredKey) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                signing_keys.insert().values(
+                    kid=key.kid, alg=key.alg, private_enc=key.private_enc,
+                    public_jwk=key.public_jwk, created_at=key.created_at, retired_at=key.retired_at,
+                )
+            )
+
+    @guarded()
+    async def retire_keys_except(self, kid: str, now: float) -> int:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                signing_keys.update()
+                .where(signing_keys.c.kid != kid, signing_keys.c.retired_at.is_(None))
+                .values(retired_at=now)
+            )
+        return int(res.rowcount or 0)
+
+    # --- security events --------------------------------------------------
+
+    @guarded()
+    async def add_event(self, event: SecurityEvent) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                events.insert().values(
+                    type=event.type, at=event.at, user_id=event.user_id, session_id=event.session_id,
+                    ip=event.ip, user_agent=event.user_agent, detail=event.detail,
+                )
+            )
+
+    @guarded()
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> Sequence[SecurityEvent]:
+        query = events.select().order_by(events.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(events.c.user_id == user_id)
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(query))
+        return [
+            SecurityEvent(r.type, r.at, r.user_id, r.session_id, r.ip, r.user_agent, r.detail)
+            for r in reversed(rows)
+        ]
