@@ -170,7 +170,7 @@ def sessions_revoke(session_id: str) -> None:
     """Revoke one session (its refresh and access tokens die)."""
 
     async def run(rt: Any) -> bool:
-        return bool(await rt.session_store.revoke_session(session_id, now=rt.clock.now(), reason="admin"))
+        return bool(await rt.service.end_session(session_id, reason="admin"))
 
     if not with_runtime(run):
         fail("no such live session", 1)
@@ -198,3 +198,9 @@ def keys_new_master_key() -> None:
 
 def main() -> None:
     app()
+
+
+from keyturn.cli_security import clients_app, events_app  # noqa: E402 - registers keys rotate|list too
+
+app.add_typer(clients_app, name="clients")
+app.add_typer(events_app, name="events")

@@ -57,6 +57,29 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_level: str = "info"
 
+    # --- security (issue 5) ---
+    # Network binding of refresh tokens. Default off: a strict binding logs
+    # out every user whose network changes (phones between Wi-Fi and mobile,
+    # VPNs, carrier NAT), while an attacker on the victim's network passes
+    # anyway; DPoP is the strong binding. "alert" keeps users logged in and
+    # emits binding_mismatch events; "enforce" refuses (401 binding_mismatch).
+    ip_binding: Literal["off", "alert", "enforce"] = "off"
+    ip_binding_v4_prefix: int = Field(24, ge=0, le=32)
+    ip_binding_v6_prefix: int = Field(64, ge=0, le=128)
+    ua_binding: bool = False
+    login_max_failures: int = Field(10, ge=1, le=10_000)
+    login_ip_max_failures: int = Field(20, ge=1, le=100_000)
+    refresh_ip_max_invalid: int = Field(20, ge=1, le=100_000)
+    login_max_delay: int = Field(300, ge=1, le=3600)
+    dpop_iat_window: int = Field(60, ge=5, le=600)
+    dpop_algs: list[str] = Field(default_factory=lambda: ["EdDSA", "ES256", "ES384", "RS256", "PS256"])
+    hs256_secret: str | None = Field(None, repr=False)
+    key_rotation_interval: int = Field(0, ge=0)
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(None, repr=False)
+    webhook_queue_size: int = Field(1000, ge=1, le=100_000)
+    redis_allow_eviction: bool = False
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
@@ -85,6 +108,31 @@ class Settings(BaseSettings):
             scheme = "redis+cluster"
         if ":" not in value or scheme not in known:
             raise ValueError(f"unsupported URL scheme in {value!r}")
+        return value
+
+    @field_validator("dpop_algs", mode="before")
+    @classmethod
+    def _split_algs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [a.strip() for a in value.split(",") if a.strip()]
+        return value
+
+    @field_validator("dpop_algs")
+    @classmethod
+    def _check_dpop_algs(cls, value: list[str]) -> list[str]:
+        # Asymmetric only: a DPoP proof proves possession of a private key.
+        allowed = {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        bad = [a for a in value if a not in allowed]
+        if bad or not value:
+            raise ValueError(f"unsupported DPoP algorithm(s): {bad or 'none given'}")
+        return value
+
+    @field_validator("hs256_secret")
+    @classmethod
+    def _check_hs256_secret(cls, value: str | None) -> str | None:
+        # RFC 7518 §3.2: an HS256 key must have at least 256 bits.
+        if value is not None and len(value.encode("utf-8")) < 32:
+            raise ValueError("an HS256 secret must have at least 256 bits (32 bytes)")
         return value
 
     @classmethod

@@ -170,6 +170,28 @@ class MissingToken(BearerError):
     description = "no bearer token was sent"
 
 
+# --- proof of possession and client authentication (issue 5) -------------
+
+
+class InvalidDpopProof(KeyturnError):
+    """RFC 9449 §7.1 / §5: "invalid_dpop_proof" — the DPoP proof is missing,
+    malformed, replayed or does not match the key the session is bound to."""
+
+    code = "invalid_dpop_proof"
+    error = "invalid_dpop_proof"
+    status = 401
+    description = "the DPoP proof is invalid"
+
+
+class InvalidClient(KeyturnError):
+    """RFC 6749 §5.2 ``invalid_client``: "Client authentication failed"."""
+
+    code = "invalid_client"
+    error = "invalid_client"
+    status = 401
+    description = "client authentication failed"
+
+
 # --- infrastructure ----------------------------------------------------------
 
 
@@ -212,6 +234,8 @@ ALL_CODES: tuple[str, ...] = tuple(
                 TokenRevoked,
                 MissingToken,
                 StoreUnavailable,
+                InvalidDpopProof,
+                InvalidClient,
             )
         }
     )

@@ -85,6 +85,11 @@ def generate(alg: str, cipher: KeyCipher, now: float) -> tuple[StoredKey, Signin
 def load(stored: StoredKey, cipher: KeyCipher) -> SigningKey:
     raw = cipher.open(stored.kid, stored.private_enc)
     if stored.alg == "HS256":
+        if len(raw) < HS256_MIN_BYTES:
+            # RFC 7518 §3.2: refuse to start rather than sign with a weak key.
+            from keyturn.errors import ConfigError
+
+            raise ConfigError(f"HS256 key {stored.kid} has fewer than 256 bits; rotate it")
         return SigningKey.create(stored.kid, stored.alg, raw, raw)
     private = serialization.load_pem_private_key(raw, password=None)
     return SigningKey.create(stored.kid, stored.alg, private, private.public_key())
@@ -139,6 +144,27 @@ class KeySet:
         await self._repo.retire_keys_except(stored.kid, now)
         await self.reload(now)
         return stored
+
+    async def import_secret(self, secret: bytes, now: float) -> str:
+        """Make a configured HS256 secret the active key (once: its ``kid`` is
+        derived from it, so a restart does not import it again)."""
+        import hashlib
+
+        if len(secret) < HS256_MIN_BYTES:
+            from keyturn.errors import ConfigError
+
+            raise ConfigError("KEYTURN_HS256_SECRET: must have at least 256 bits (32 bytes)")
+        kid = "hs-" + b64encode(hashlib.sha256(b"keyturn-kid" + secret).digest()[:12])
+        if any(s.kid == kid for s in await self._repo.list_keys()):
+            return kid
+        await self._repo.add_key(StoredKey(kid, "HS256", self._cipher.seal(kid, secret), "{}", now))
+        await self._repo.retire_keys_except(kid, now)
+        await self.reload(now)
+        return kid
+
+    def active_created_at(self) -> float:
+        active = self._active
+        return next((s.created_at for s in self._stored if active is not None and s.kid == active.kid), 0.0)
 
     async def reload_if_stale(self, now: float, min_interval: float = 1.0) -> bool:
         if now - self._last_reload < min_interval:

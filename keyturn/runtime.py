@@ -12,16 +12,20 @@ from typing import Any
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.config import Settings
-from keyturn.core.policy import BindingPolicy, ProxyPolicy
+from keyturn.core.policy import BindingMode, BindingPolicy, ProxyPolicy
 from keyturn.core.refresh import RefreshMac
 from keyturn.errors import ConfigError
 from keyturn.events import EventRecorder
+from keyturn.guards import AccessDenylist, DpopGuard, Throttle
 from keyturn.keys import KeyCipher, KeySet, derive
 from keyturn.masterkey import resolve_master_key
 from keyturn.passwords import PasswordHasher
 from keyturn.service import TokenService
 from keyturn.stores.memory import MemoryStore
+from keyturn.stores.security_memory import MemorySecurityStore
+from keyturn.stores.security_sql import SqlSecurityStore
 from keyturn.stores.sql import SqlStore
+from keyturn.webhook import WebhookSender
 
 log = logging.getLogger("keyturn")
 
@@ -55,6 +59,26 @@ def open_session_store(settings: Settings, database: Any) -> Any:
     )
 
 
+def open_security_store(settings: Settings, store: Any) -> Any:
+    """The shared security state (counters, denylist, DPoP jti cache) on the
+    same engine as ``store``, so every replica sharing ``store`` shares it."""
+    if isinstance(store, SqlStore):
+        return SqlSecurityStore(store.engine, timeout=settings.store_timeout)
+    if isinstance(store, MemoryStore):
+        return MemorySecurityStore()
+    maker = getattr(store, "security_store", None)  # e.g. the Redis engine's own
+    return maker() if callable(maker) else None
+
+
+def binding_policy(settings: Settings) -> BindingPolicy:
+    return BindingPolicy(
+        mode=BindingMode(settings.ip_binding),
+        v4_prefix=settings.ip_binding_v4_prefix,
+        v6_prefix=settings.ip_binding_v6_prefix,
+        user_agent=settings.ua_binding,
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -65,15 +89,54 @@ class Runtime:
     service: TokenService
     proxies: ProxyPolicy
     extras: dict[str, Any] = field(default_factory=dict)
+    security: Any = None  # stores.security.SecurityStore on the session store's engine
+    clients: Any = None  # stores.security.ResourceClientStore on the database
+    webhook: WebhookSender | None = None
 
     async def start(self) -> None:
         """Migrate, then make sure an active signing key exists."""
         await self.database.migrate()
         if self.session_store is not self.database:
             await self.session_store.migrate()
+        if self.settings.signing_alg == "HS256" and self.settings.hs256_secret:
+            await self.keys.import_secret(self.settings.hs256_secret.encode("utf-8"), self.clock.now())
         await self.keys.ensure_active(self.clock.now())
+        if self.webhook is not None:
+            await self.webhook.start()
+
+    async def maintain(self) -> None:
+        """Periodic upkeep (every replica, about once a minute): pick up keys
+        other replicas made, rotate on schedule, purge expired security state."""
+        now = self.clock.now()
+        await self.keys.reload(now)
+        every = self.settings.key_rotation_interval
+        if every and self.keys.active_created_at() + every <= now:
+            await self.keys.rotate(now)
+        if self.security is not None:
+            await self.security.purge_security(now=now)
+
+    def start_maintenance(self, every: float = 60.0) -> None:
+        """Run ``maintain`` in the background; a failing round is logged
+        and retried next time, never fatal."""
+        import asyncio
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await self.maintain()
+                except Exception:  # noqa: BLE001 - upkeep must not kill the server
+                    log.exception("maintenance round failed")
+
+        if "maintenance" not in self.extras:
+            self.extras["maintenance"] = asyncio.get_running_loop().create_task(loop())
 
     async def close(self) -> None:
+        task = self.extras.pop("maintenance", None)
+        if task is not None:
+            task.cancel()
+        if self.webhook is not None:
+            await self.webhook.close()
         if self.session_store is not self.database:
             await self.session_store.close()
         await self.database.close()
@@ -107,9 +170,26 @@ def build_runtime(
         ),
         events=EventRecorder(database),
         clock=clock,
-        binding=BindingPolicy(),
+        binding=binding_policy(settings),
     )
+    # Counters, denylist and jti cache live with the sessions, so replicas
+    # that share sessions share them; resource clients live with the users.
+    security = open_security_store(settings, session_store) or open_security_store(settings, database)
+    clients = open_security_store(settings, database)
+    if security is not None:
+        service.throttle = Throttle(security, settings)
+        service.denylist = AccessDenylist(security, settings)
+        service.dpop = DpopGuard(security, settings)
+    webhook = None
+    if settings.webhook_url:
+        if not settings.webhook_secret:
+            raise ConfigError("KEYTURN_WEBHOOK_SECRET: required with KEYTURN_WEBHOOK_URL (events are signed)")
+        webhook = WebhookSender(
+            settings.webhook_url, settings.webhook_secret, clock=clock, queue_size=settings.webhook_queue_size
+        )
+        service.events.sink = webhook.submit
     return Runtime(
         settings, clock, database, session_store, keys, service,
         ProxyPolicy.from_cidrs(settings.trusted_proxies),
+        security=security, clients=clients, webhook=webhook,
     )

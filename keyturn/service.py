@@ -20,6 +20,7 @@ from keyturn.core.users import User, check_new_password, check_password_shape, n
 from keyturn.errors import (
     BindingMismatch,
     InvalidCredentials,
+    InvalidDpopProof,
     NotFound,
     RefreshTokenExpired,
     RefreshTokenInvalid,
@@ -30,6 +31,7 @@ from keyturn.errors import (
     TokenRevoked,
 )
 from keyturn.events import EventRecorder
+from keyturn.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
 from keyturn.keys import KeySet
 from keyturn.passwords import PasswordHasher
 from keyturn.stores.base import SessionStore, UserStore
@@ -61,10 +63,11 @@ class _Facts:
     absolute_expires_at: float
     login_ip: str | None
     user_agent: str | None
+    dpop_jkt: str | None = None
 
     @classmethod
     def of(cls, s: Session) -> _Facts:
-        return cls(s.user_id, s.salt, s.absolute_expires_at, s.login_ip, s.user_agent)
+        return cls(s.user_id, s.salt, s.absolute_expires_at, s.login_ip, s.user_agent, s.dpop_jkt)
 
 
 class TokenService:
@@ -80,6 +83,9 @@ class TokenService:
         events: EventRecorder,
         clock: Clock,
         binding: BindingPolicy | None = None,
+        throttle: Throttle | None = None,
+        denylist: AccessDenylist | None = None,
+        dpop: DpopGuard | None = None,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -90,6 +96,16 @@ class TokenService:
         self.events = events
         self.clock = clock
         self.binding = binding or BindingPolicy()
+        if throttle is None or denylist is None or dpop is None:
+            from keyturn.stores.security_memory import MemorySecurityStore
+
+            local = MemorySecurityStore()  # single-process use only
+            throttle = throttle or Throttle(local, settings)
+            denylist = denylist or AccessDenylist(local, settings)
+            dpop = dpop or DpopGuard(local, settings)
+        self.throttle = throttle
+        self.denylist = denylist
+        self.dpop = dpop
         self._access_ttl = settings.access_token_ttl
         self._idle_ttl = settings.refresh_token_ttl
         self._facts: OrderedDict[str, _Facts] = OrderedDict()
@@ -114,16 +130,27 @@ class TokenService:
         await self.users.add_user(user)
         return user
 
-    async def login(self, username: object, password: object, *, ip: str | None, user_agent: str | None) -> TokenPair:
+    async def login(
+        self, username: object, password: object, *, ip: str | None, user_agent: str | None,
+        dpop: DpopRequest | None = None,
+    ) -> TokenPair:
         name = normalize_username(username)
-        secret = check_password_shape(password)
+        secret = check_password_shape(password)  # 400 before any hashing
+        # Throttled before the password is looked at: while locked, the right
+        # password gets the same 429 as a wrong one.
+        await self.throttle.check_login(name, ip, self.clock.now())
+        jkt = await self.dpop.bind(dpop, self.clock.now())
         user = await self.users.user_by_name(name)
         ok = await self.passwords.verify(user.password_hash if user else None, secret)
         now = self.clock.now()
         if user is None or not ok or user.disabled:
             # One answer for unknown user, wrong password and disabled user.
+            locked = await self.throttle.login_failed(name, ip, now)
             await self.events.record("login_failed", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
+            if locked:
+                await self.events.record("lockout", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
             raise InvalidCredentials()
+        await self.throttle.login_succeeded(name)
         absolute = now + self.settings.session_max_age
         session = Session(
             id=rt.new_session_id(),
@@ -138,10 +165,13 @@ class TokenService:
             user_agent=user_agent,
             last_ip=ip,
             last_user_agent=user_agent,
+            dpop_jkt=jkt,
         )
         evicted = await self.sessions.create_session(
             session, max_sessions=self.settings.max_sessions_per_user, now=now
         )
+        # Evicted sessions' access tokens die too (a store fault fails the login).
+        await self.denylist.deny_sessions(evicted, now)
         for sid in evicted:
             await self.events.record("session_evicted", now, user_id=user.id, session_id=sid, by_session=session.id)
         await self.events.record("login", now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent)
@@ -150,12 +180,26 @@ class TokenService:
 
     # --- refresh (DESIGN.md "Refresh semantics") ------------------------------
 
-    async def refresh(self, token: str, *, ip: str | None, user_agent: str | None) -> TokenPair:
+    async def refresh(
+        self, token: str, *, ip: str | None, user_agent: str | None, dpop: DpopRequest | None = None,
+    ) -> TokenPair:
+        now = self.clock.now()
+        # Addresses sending guessed tokens are slowed down (429) before any
+        # lookup; a guess never touches the victim's session.
+        await self.throttle.check_refresh(ip, now)
+        try:
+            return await self._refresh(token, now, ip, user_agent, dpop)
+        except RefreshTokenInvalid:
+            await self.throttle.refresh_invalid(ip, now)
+            raise
+
+    async def _refresh(
+        self, token: str, now: float, ip: str | None, user_agent: str | None, dpop: DpopRequest | None,
+    ) -> TokenPair:
         parsed = rt.parse(token)
         if parsed is None:
             raise RefreshTokenInvalid()
         sid = parsed.session_id
-        now = self.clock.now()
         session: Session | None = None
         facts = self._facts.get(sid)
         if facts is None:
@@ -166,6 +210,12 @@ class TokenService:
         if not self.mac.is_genuine(parsed, facts.salt):
             # A guess (or a flipped character): it changes nothing.
             raise RefreshTokenInvalid()
+        if facts.dpop_jkt is not None:
+            # RFC 9449 §5: a DPoP-bound refresh token needs a fresh proof from
+            # the same key; refused before the rotation, so nothing is consumed.
+            proof = await self.dpop.verify(dpop, now)
+            if proof.jkt != facts.dpop_jkt:
+                raise InvalidDpopProof("the DPoP proof is from another key")
         same = self.binding.same_client(facts.login_ip, facts.user_agent, ip, user_agent)
         enforce = self.binding.mode is BindingMode.ENFORCE
         if session is None and (same or not enforce) and now < facts.absolute_expires_at:
@@ -214,7 +264,9 @@ class TokenService:
                 "binding_mismatch", now, user_id=facts.user_id, session_id=sid, ip=ip,
                 user_agent=user_agent, login_ip=facts.login_ip, action="alert",
             )
-        return self._mint(sid, facts.user_id, facts.salt, generation + 1, now, idle, facts.absolute_expires_at)
+        return self._mint(
+            sid, facts.user_id, facts.salt, generation + 1, now, idle, facts.absolute_expires_at, facts.dpop_jkt
+        )
 
     async def _refuse(
         self, outcome: Outcome, session: Session, generation: int, now: float,
@@ -222,13 +274,12 @@ class TokenService:
     ) -> TokenPair:
         if outcome is Outcome.GRACE:
             # Idempotent retry: the same successor, recomputed; a fresh access token.
-            return self._mint(
-                session.id, session.user_id, session.salt, session.generation, now,
-                session.idle_expires_at, session.absolute_expires_at,
-            )
+            return self._pair(session, now)
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
+            # Denylist first: whatever fails after, the access tokens are dead.
+            await self.denylist.deny_sessions([session.id], now)
             await self.sessions.revoke_session(session.id, now=now, reason="reuse")
             await self.events.record(
                 "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
@@ -254,12 +305,15 @@ class TokenService:
 
     def _mint(
         self, sid: str, user_id: str, salt: bytes, generation: int, now: float,
-        idle_expires_at: float, absolute_expires_at: float,
+        idle_expires_at: float, absolute_expires_at: float, dpop_jkt: str | None = None,
     ) -> TokenPair:
         iat = int(now)
+        # Never past the session's absolute end: the bearer check no longer
+        # reads the session, so the token's own exp must carry that limit.
+        exp = max(iat + 1, min(iat + self._access_ttl, int(absolute_expires_at)))
         claims = AccessClaims(
             iss=self.settings.issuer, aud=self.settings.audience, sub=user_id, sid=sid,
-            jti=rt.b64encode(secrets.token_bytes(12)), iat=iat, exp=iat + self._access_ttl,
+            jti=rt.b64encode(secrets.token_bytes(12)), iat=iat, exp=exp, cnf_jkt=dpop_jkt,
         )
         return TokenPair(
             access_token=self.keys.active.sign(claims),
@@ -269,12 +323,13 @@ class TokenService:
             access_expires_at=float(claims.exp),
             refresh_expires_at=idle_expires_at,
             session_expires_at=absolute_expires_at,
+            token_type="DPoP" if dpop_jkt else "Bearer",
         )
 
     def _pair(self, session: Session, now: float) -> TokenPair:
         return self._mint(
             session.id, session.user_id, session.salt, session.generation, now,
-            session.idle_expires_at, session.absolute_expires_at,
+            session.idle_expires_at, session.absolute_expires_at, session.dpop_jkt,
         )
 
     def _remember(self, session: Session) -> _Facts:
@@ -297,33 +352,62 @@ class TokenService:
             leeway=self.settings.clock_leeway, now=now,
         )
 
-    async def authenticate(self, token: str) -> tuple[AccessClaims, Session]:
-        """A bearer token as the service itself checks it: valid, and its
-        session still live (so logout and reuse revocation act at once)."""
+    async def authenticate(
+        self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
+    ) -> AccessClaims:
+        """An access token as the service itself checks it: signature and
+        claims, then the denylist (by session id and by (iss, jti): one O(1)
+        lookup that replaces reading the session — every path that ends a
+        session denylists it *before* revoking it, and exp never outlives
+        the session), then the DPoP proof for a key-bound token."""
         claims = await self.verify_access(token)
-        session = await self.sessions.get_session(claims.sid)
-        if session is None or session.user_id != claims.sub:
-            raise TokenInvalid()
-        if session.revoked_at is not None or session.absolute_expires_at <= self.clock.now():
+        now = self.clock.now()
+        if await self.denylist.is_denied(claims, now):  # a store fault is a 503, never a pass
             raise TokenRevoked()
-        return claims, session
+        if claims.cnf_jkt is not None:
+            if scheme.lower() != "dpop":
+                # RFC 9449 §7.1: a bound token is not a bearer token.
+                raise InvalidDpopProof("this access token is DPoP-bound: use the DPoP scheme with a proof")
+            proof = await self.dpop.verify(dpop, now, access_token=token)
+            if proof.jkt != claims.cnf_jkt:
+                raise InvalidDpopProof("the DPoP proof is from another key")
+        elif scheme.lower() != "bearer":
+            raise TokenInvalid("this access token is not DPoP-bound: use the Bearer scheme")
+        return claims
 
     # --- logout and session management ----------------------------------------
 
+    async def _end_sessions(self, user_id: str, now: float, reason: str, keep: str | None = None) -> list[str]:
+        """Revoke every session of a user but ``keep``, their access tokens
+        first: live ones are denylisted before the revocation, and any the
+        revocation found besides (idle-expired, or created meanwhile) after."""
+        live = [s.id for s in await self.sessions.list_sessions(user_id, now=now) if s.id != keep]
+        await self.denylist.deny_sessions(live, now)
+        ids = await self.sessions.revoke_user(user_id, now=now, reason=reason, keep=keep)
+        await self.denylist.deny_sessions(set(ids) - set(live), now)
+        return ids
+
+    async def end_session(self, session_id: str, *, reason: str) -> bool:
+        """Revoke one session and its access tokens (admin, RFC 7009)."""
+        now = self.clock.now()
+        await self.denylist.deny_sessions([session_id], now)
+        return await self.sessions.revoke_session(session_id, now=now, reason=reason)
+
     async def logout(self, claims: AccessClaims, *, ip: str | None = None) -> None:
         now = self.clock.now()
+        await self.denylist.deny_sessions([claims.sid], now)
         await self.sessions.revoke_session(claims.sid, now=now, reason="logout")
         await self.events.record("logout", now, user_id=claims.sub, session_id=claims.sid, ip=ip)
 
     async def logout_all(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
-        ids = await self.sessions.revoke_user(claims.sub, now=now, reason="logout_all")
+        ids = await self._end_sessions(claims.sub, now, "logout_all")
         await self.events.record("logout_all", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
         return ids
 
     async def logout_others(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
-        ids = await self.sessions.revoke_user(claims.sub, now=now, reason="logout_others", keep=claims.sid)
+        ids = await self._end_sessions(claims.sub, now, "logout_others", keep=claims.sid)
         await self.events.record("logout_others", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
         return ids
 
@@ -335,6 +419,7 @@ class TokenService:
         if session is None or session.user_id != claims.sub or not session.is_live(self.clock.now()):
             raise NotFound("no such session")  # another user's session looks the same
         now = self.clock.now()
+        await self.denylist.deny_sessions([session_id], now)
         await self.sessions.revoke_session(session_id, now=now, reason="user_revoked")
         await self.events.record("session_revoked", now, user_id=claims.sub, session_id=session_id, by_session=claims.sid)
 
@@ -346,7 +431,7 @@ class TokenService:
             raise InvalidCredentials("the current password is wrong")
         await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
         now = self.clock.now()
-        await self.sessions.revoke_user(user.id, now=now, reason="password_changed", keep=claims.sid)
+        await self._end_sessions(user.id, now, "password_changed", keep=claims.sid)
         await self.events.record("password_changed", now, user_id=user.id, session_id=claims.sid, ip=ip)
 
     async def disable_user(self, username: str) -> User:
@@ -355,7 +440,7 @@ class TokenService:
             raise NotFound("no such user")
         await self.users.set_disabled(user.id, True)
         now = self.clock.now()
-        await self.sessions.revoke_user(user.id, now=now, reason="user_disabled")
+        await self._end_sessions(user.id, now, "user_disabled")
         await self.events.record("user_disabled", now, user_id=user.id)
         return user
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError
+from keyturn.http import oauth_routes
 from keyturn.http import routes as r
 from keyturn.http.openapi import openapi_document
 from keyturn.http.wire import JSONResponse, error_response
@@ -41,6 +42,8 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/auth/me", r.me, "me"),
     ("GET", "/auth/sessions", r.sessions, "list_sessions"),
     ("DELETE", "/auth/sessions/{session_id}", r.delete_session, "delete_session"),
+    ("POST", "/oauth/revoke", oauth_routes.revoke, "oauth_revoke"),
+    ("POST", "/oauth/introspect", oauth_routes.introspect, "oauth_introspect"),
     ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),
@@ -89,6 +92,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await rt.start()
+        rt.start_maintenance()
         try:
             yield
         finally:

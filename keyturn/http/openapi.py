@@ -81,8 +81,29 @@ class RefreshForm(BaseModel):
     refresh_token: str | None = None
 
 
+class TokenForm(BaseModel):
+    token: str
+    token_type_hint: str | None = None
+
+
+class Introspection(BaseModel):
+    """RFC 7662 §2.2: ``{"active": false}`` alone for any inactive token."""
+
+    active: bool
+    token_type: str | None = None
+    iss: str | None = None
+    aud: str | None = None
+    sub: str | None = None
+    sid: str | None = None
+    jti: str | None = None
+    iat: int | None = None
+    exp: int | None = None
+    scope: str | None = None
+    cnf: dict[str, str] | None = None
+
+
 _MODELS = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
-           Error, Status, Readiness, RefreshForm]
+           Error, Status, Readiness, RefreshForm, TokenForm, Introspection]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -122,6 +143,13 @@ _OPS: dict[str, dict[str, Any]] = {
     "delete_session": {"security": _BEARER,
                        "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                        "responses": {"204": {"description": "revoked"}, **_errors(401, 404, 503)}},
+    "oauth_revoke": {"requestBody": {"required": True, "content": {
+                         "application/x-www-form-urlencoded": {"schema": _ref(TokenForm)}}},
+                     "responses": {"200": {"description": "revoked (or unknown: RFC 7009 §2.2)"}, **_errors(400, 413, 503)}},
+    "oauth_introspect": {"security": [{"basic": []}], "requestBody": {"required": True, "content": {
+                             "application/x-www-form-urlencoded": {"schema": _ref(TokenForm)}}},
+                         "responses": {"200": {"description": "RFC 7662 answer", **_json(Introspection)},
+                                       **_errors(400, 401, 413, 503)}},
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
     "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
@@ -148,6 +176,7 @@ def openapi_document(routes: list[tuple[str, str, Any, str]]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "basic": {"type": "http", "scheme": "basic"}},
         },
     }

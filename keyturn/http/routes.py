@@ -20,11 +20,12 @@ from keyturn.errors import (
     StoreUnavailable,
     TokenInvalid,
 )
+from keyturn.guards import DpopRequest
 from keyturn.http.wire import (
     NO_STORE,
     REFRESH_COOKIE,
     JSONResponse,
-    bearer_token,
+    access_token,
     error_response,
     iso,
     read_form,
@@ -46,6 +47,12 @@ def client_ip(request: Request) -> str | None:
     return runtime(request).proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
 
 
+def dpop_request(request: Request) -> DpopRequest | None:
+    """The request's DPoP proof (RFC 9449 §4.1), if any, with what it must match."""
+    proof = request.headers.get("dpop")
+    return DpopRequest(proof, request.method, str(request.url)) if proof else None
+
+
 def _string_field(body: dict[str, Any], name: str) -> Any:
     value = body.get(name)
     if value is None:
@@ -65,7 +72,7 @@ async def login(request: Request) -> Response:
     body = await read_json(request, rt.settings.max_body_bytes)
     pair = await rt.service.login(
         _string_field(body, "username"), _string_field(body, "password"),
-        ip=client_ip(request), user_agent=user_agent(request),
+        ip=client_ip(request), user_agent=user_agent(request), dpop=dpop_request(request),
     )
     return token_response(pair)
 
@@ -107,7 +114,9 @@ async def refresh(request: Request) -> Response:
         raise MissingRefreshToken()
     if not isinstance(token, str):
         raise BadRequest("'refresh_token' must be a string")
-    pair = await rt.service.refresh(token, ip=client_ip(request), user_agent=user_agent(request))
+    pair = await rt.service.refresh(
+        token, ip=client_ip(request), user_agent=user_agent(request), dpop=dpop_request(request)
+    )
     response = token_response(pair)
     return _with_cookie(response, request, pair) if from_cookie else response
 
@@ -117,7 +126,9 @@ async def reissue(request: Request) -> Response:
     token = _header_token(request)
     if token is None:
         raise MissingRefreshToken("the Refresh header is required")
-    pair = await runtime(request).service.refresh(token, ip=client_ip(request), user_agent=user_agent(request))
+    pair = await runtime(request).service.refresh(
+        token, ip=client_ip(request), user_agent=user_agent(request), dpop=dpop_request(request)
+    )
     return token_response(pair)
 
 
@@ -136,15 +147,17 @@ async def oauth_token(request: Request) -> Response:
         token = form.get("refresh_token")
         if not token:
             raise MissingRefreshToken("refresh_token is required")
-        pair = await rt.service.refresh(token, ip=client_ip(request), user_agent=user_agent(request))
+        pair = await rt.service.refresh(
+            token, ip=client_ip(request), user_agent=user_agent(request), dpop=dpop_request(request)
+        )
     except KeyturnError as exc:
         return error_response(exc, oauth=True)
     return token_response(pair)
 
 
 async def _authenticated(request: Request) -> AccessClaims:
-    claims, _ = await runtime(request).service.authenticate(bearer_token(request))
-    return claims
+    scheme, token = access_token(request)
+    return await runtime(request).service.authenticate(token, scheme=scheme, dpop=dpop_request(request))
 
 
 async def logout(request: Request) -> Response:

@@ -16,6 +16,8 @@ from starlette.responses import Response
 from keyturn.errors import (
     BadRequest,
     BearerError,
+    InvalidClient,
+    InvalidDpopProof,
     KeyturnError,
     MissingToken,
     PayloadTooLarge,
@@ -68,7 +70,7 @@ def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
     """
     status = exc.status
     error = exc.error
-    if oauth and isinstance(exc, RefreshError):
+    if oauth and isinstance(exc, (RefreshError, InvalidDpopProof)):
         status = 400
     body = {"error": error, "error_description": exc.description, "code": exc.code}
     headers = dict(NO_STORE)
@@ -77,6 +79,11 @@ def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
     if isinstance(exc, BearerError):
         desc = exc.description.replace("\\", "").replace('"', "'")
         headers["www-authenticate"] = f'Bearer realm="keyturn", error="invalid_token", error_description="{desc}"'
+    if isinstance(exc, InvalidDpopProof):
+        desc = exc.description.replace("\\", "").replace('"', "'")
+        headers["www-authenticate"] = f'DPoP realm="keyturn", error="invalid_dpop_proof", error_description="{desc}"'
+    if isinstance(exc, InvalidClient):
+        headers["www-authenticate"] = 'Basic realm="keyturn"'
     return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
 
 
@@ -143,14 +150,23 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
 def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer …`` (RFC 6750 §2.1); tokens in
     the query string are never read (RFC 6750 §2.3 is not supported)."""
+    scheme, token = access_token(request)
+    if scheme != "bearer":
+        raise MissingToken("the Authorization header must be 'Bearer <token>'")
+    return token
+
+
+def access_token(request: Request) -> tuple[str, str]:
+    """``(scheme, token)`` of ``Authorization: Bearer …`` or ``DPoP …``
+    (RFC 9449 §7.1); the scheme lower-cased."""
     header = request.headers.get("authorization")
     if not header:
         raise MissingToken()
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() not in ("bearer", "dpop") or not token:
         raise MissingToken("the Authorization header must be 'Bearer <token>'")
-    return token
+    return scheme.lower(), token
 
 
 def user_agent(request: Request) -> str | None:
