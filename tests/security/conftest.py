@@ -1,0 +1,59 @@
+"""The security stores on every engine: memory and SQLite always;
+PostgreSQL and MariaDB in a database of their own (created if missing), so
+these runs never disturb another suite's schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyturn.stores.security_memory import MemorySecurityStore
+from keyturn.stores.security_sql import SqlSecurityStore
+from keyturn.stores.sql import SqlStore
+from tests.conftest import backend_unavailable
+
+DBNAME = "keyturn_security_test"
+
+
+async def _ensure_database(kind: str) -> str:
+    try:
+        if kind == "postgresql":
+            import asyncpg
+
+            conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=3)
+            try:
+                if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DBNAME):
+                    await conn.execute(f'CREATE DATABASE "{DBNAME}"')
+            finally:
+                await conn.close()
+            return f"postgresql://postgres@127.0.0.1:5432/{DBNAME}"
+        import asyncmy
+
+        conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=3)
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DBNAME}`")
+        finally:
+            conn.close()
+        return f"mysql://root@127.0.0.1:3306/{DBNAME}"
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "not here"
+        backend_unavailable(f"{kind} unreachable: {type(exc).__name__}")
+        raise
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql"])
+async def security_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    kind = request.param
+    if kind == "memory":
+        yield MemorySecurityStore()
+        return
+    url = f"sqlite:///{tmp_path}/sec.db" if kind == "sqlite" else await _ensure_database(kind)
+    sql = SqlStore.from_url(url)
+    try:
+        await sql.migrate()
+        yield SqlSecurityStore(sql.engine)
+    finally:
+        await sql.close()
