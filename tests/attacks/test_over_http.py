@@ -1,0 +1,103 @@
+"""Attacks that need a real server: the concurrent refresh race across two
+worker processes, and headers and bodies too big for the HTTP parser. The
+schemathesis run over the OpenAPI document lives here too."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import ignored_auth, response_schema_conformance
+from typer.testing import CliRunner
+
+from keyturn.cli import app as cli_app
+from keyturn.masterkey import new_master_key
+from tests.conftest import PASSWORD, Server, start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp: Path = tmp_path_factory.mktemp("attack-server")
+    srv = start_server(tmp, {"KEYTURN_MASTER_KEY": new_master_key()}, workers=2)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+def introspection_auth(server: Server) -> dict[str, str]:
+    out = CliRunner().invoke(cli_app, ["clients", "add", f"probe-{id(server)}"], env=server.env)
+    if out.exit_code != 0 and "taken" in out.output:
+        raise AssertionError(out.output)
+    lines = dict(line.split(": ", 1) for line in out.output.strip().splitlines())
+    raw = f"{lines['client_id']}:{lines['client_secret']}".encode()
+    return {"authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+@pytest.fixture(scope="module")
+def probe_auth(real_server: Server) -> dict[str, str]:
+    return introspection_auth(real_server)
+
+
+@pytest.mark.parametrize("round_", range(50))
+async def test_twenty_way_race_across_workers(real_server: Server, probe_auth: dict[str, str], round_: int) -> None:
+    async with httpx.AsyncClient(base_url=real_server.url, timeout=30) as client:
+        name = f"racer{round_}"
+        assert (await client.post("/auth/register", json={"username": name, "password": PASSWORD})).status_code == 201
+        rt0 = (await client.post("/auth/login", json={"username": name, "password": PASSWORD})).json()["refresh_token"]
+        answers = await asyncio.gather(*(client.post("/auth/refresh", json={"refresh_token": rt0}) for _ in range(20)))
+        assert [a.status_code for a in answers] == [200] * 20, [a.text for a in answers if a.status_code != 200]
+        successors = {a.json()["refresh_token"] for a in answers}
+        assert len(successors) == 1
+        live = [t for t in [rt0, *successors]
+                if (await client.post("/oauth/introspect", data={"token": t}, headers=probe_auth)).json()["active"]]
+        assert live == list(successors)
+
+
+@pytest.mark.parametrize("size", [20_000, 200_000])
+def test_oversized_authorization_header_over_http(real_server: Server, size: int) -> None:
+    r = httpx.get(real_server.url + "/auth/me", headers={"authorization": "Bearer " + "e" * size}, timeout=10)
+    assert 400 <= r.status_code < 500
+
+
+def test_oversized_body_over_http(real_server: Server) -> None:
+    r = httpx.post(real_server.url + "/auth/login", content=b"{" + b" " * 5_000_000 + b"}",
+                   headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+
+# --- schemathesis over the OpenAPI document ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bearer(real_server: Server) -> str:
+    with httpx.Client(base_url=real_server.url) as client:
+        client.post("/auth/register", json={"username": "fuzz", "password": PASSWORD})
+        token: str = client.post("/auth/login", json={"username": "fuzz", "password": PASSWORD}).json()["access_token"]
+    return token
+
+
+@pytest.fixture(scope="module")
+def api_schema(real_server: Server) -> Any:
+    return schemathesis.openapi.from_url(real_server.url + "/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_openapi_contract(case: Any, real_server: Server, bearer: str) -> None:
+    case.call_and_validate(
+        base_url=real_server.url,
+        headers={"authorization": f"Bearer {bearer}"},
+        checks=[not_a_server_error, ignored_auth, response_schema_conformance],
+    )
