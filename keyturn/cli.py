@@ -200,7 +200,6 @@ def main() -> None:
     app()
 
 
-from keyturn.cli_security import clients_app, events_app  # noqa: E402 - registers keys rotate|list too
+from keyturn.cli_security import register as _register_security  # noqa: E402 - after the apps exist
 
-app.add_typer(clients_app, name="clients")
-app.add_typer(events_app, name="events")
+_register_security(app, keys_app)

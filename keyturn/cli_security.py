@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import typer
 
-from keyturn.cli import fail, keys_app, with_runtime
+from keyturn.cli import fail, with_runtime
 
 clients_app = typer.Typer(help="Resource-server clients (introspection, revocation feed).", no_args_is_help=True)
 events_app = typer.Typer(help="Security events.", no_args_is_help=True)
@@ -47,7 +47,6 @@ def clients_list() -> None:
         typer.echo(f"{c.id}\t{c.name}\t{iso(c.created_at)}\t{'disabled' if c.disabled else 'active'}")
 
 
-@keys_app.command("rotate")
 def keys_rotate() -> None:
     """Make a new active signing key. The previous public key stays in the
     JWKS until every token it signed has expired, then leaves."""
@@ -59,7 +58,6 @@ def keys_rotate() -> None:
     typer.echo(f"active key: {with_runtime(run)}")
 
 
-@keys_app.command("list")
 def keys_list() -> None:
     """List signing keys: kid, algorithm, created, state."""
     from keyturn.http.wire import iso
@@ -93,3 +91,11 @@ def events_tail(
 
     for event in with_runtime(run):
         typer.echo(orjson.dumps(event_dict(event)).decode())
+
+
+def register(app: typer.Typer, keys_app: typer.Typer) -> None:
+    """Attach these commands to the main CLI."""
+    app.add_typer(clients_app, name="clients")
+    app.add_typer(events_app, name="events")
+    keys_app.command("rotate")(keys_rotate)
+    keys_app.command("list")(keys_list)
