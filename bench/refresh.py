@@ -23,12 +23,16 @@ def run_wrk(system: System, base: str, tokens: list[str], duration: float, tmp: 
     c = len(tokens)
     tok_file = tmp / f"tokens-{system.name}-{c}.txt"
     tok_file.write_text("\n".join(tokens) + "\n")
+    return wrk(LUA, base, c, duration, system.chain_env(tok_file), tmp / f"wrk-{system.name}-{c}.out")
+
+
+def wrk(script: Path, base: str, c: int, duration: float, env: dict[str, str], out_path: Path) -> dict[str, Any]:
+    """Run wrk pinned to the load core, bounded by ``duration`` (+30 s hard stop)."""
     argv = util.taskset_prefix(util.LOAD_CORE) + [
         "wrk", "-t", str(c), "-c", str(c), "-d", f"{max(1, round(duration))}s", "--timeout", "5s", "--latency",
-        "-s", str(LUA), base]
-    out_path = tmp / f"wrk-{system.name}-{c}.out"
+        "-s", str(script), base]
     with open(out_path, "w") as out:
-        p = subprocess.Popen(argv, env={**os.environ, **system.chain_env(tok_file)}, stdout=out,
+        p = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out,
                              stderr=subprocess.STDOUT)
         deadline = time.monotonic() + duration + 30
         status = None
