@@ -7,6 +7,7 @@ import base64
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -165,10 +166,18 @@ CHEAP_ARGON2 = {"KEYTURN_ARGON2_TIME_COST": "1", "KEYTURN_ARGON2_MEMORY_COST": "
                 "KEYTURN_ARGON2_PARALLELISM": "1"}
 
 
+def keyturn_cmd() -> list[str]:
+    """The ``keyturn`` console script, or the same entry point through this
+    interpreter when keyturn is importable but its script is not on PATH."""
+    if shutil.which("keyturn"):
+        return ["keyturn"]
+    return [PY, "-c", "from keyturn.cli import main; main()"]
+
+
 def keyturn_available() -> str | None:
     """None if the ``keyturn`` command exists and has ``serve``, else why not."""
     try:
-        out = subprocess.run(["keyturn", "--help"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([*keyturn_cmd(), "--help"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"`keyturn` command not available ({type(exc).__name__})"
     if out.returncode != 0 or "serve" not in out.stdout:
@@ -194,14 +203,9 @@ def start_keyturn(env: Env, port: int, kenv: dict[str, str], name: str = "keytur
     why = keyturn_available()
     if why:
         raise Unavailable(why)
-    help_ = subprocess.run(["keyturn", "--help"], capture_output=True, text=True, timeout=30).stdout
-    if "migrate" in help_:
-        mig = subprocess.run(["keyturn", "migrate"], env={**os.environ, **kenv}, capture_output=True,
-                             text=True, timeout=120)
-        if mig.returncode != 0:
-            raise Unavailable("keyturn migrate failed: " + (mig.stderr or mig.stdout).strip()[-200:])
-    argv = ["keyturn", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return _ready(util.start(name, argv, kenv, logdir=env.tmp), port)
+    argv = [*keyturn_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    # cwd outside the repo: a source checkout must not shadow the installed keyturn
+    return _ready(util.start(name, argv, kenv, cwd=env.tmp, logdir=env.tmp), port)
 
 
 def _keyturn(store: str, alg: str) -> Callable[[Env, int], util.Proc]:
