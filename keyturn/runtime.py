@@ -65,7 +65,7 @@ def open_security_store(settings: Settings, store: Any) -> Any:
     if isinstance(store, SqlStore):
         return SqlSecurityStore(store.engine, timeout=settings.store_timeout)
     if isinstance(store, MemoryStore):
-        return MemorySecurityStore()
+        return MemorySecurityStore(beside=store)
     maker = getattr(store, "security_store", None)  # e.g. the Redis engine's own
     return maker() if callable(maker) else None
 

@@ -280,14 +280,16 @@ class TokenService:
             # rollback with the failed request would undo the protection.
             # Denylist first: whatever fails after, the access tokens are dead.
             await self.denylist.deny_sessions([session.id], now)
-            await self.sessions.revoke_session(session.id, now=now, reason="reuse")
-            await self.events.record(
-                "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
-                ip=ip, user_agent=user_agent, presented_generation=generation,
-                current_generation=session.generation,
-                holder={"ip": session.last_ip, "user_agent": session.last_user_agent, "last_used_at": session.last_used_at},
-                presenter={"ip": ip, "user_agent": user_agent, "at": now},
-            )
+            first = await self.sessions.revoke_session(session.id, now=now, reason="reuse")
+            if first:  # one event per theft, not one per racing request
+                await self.events.record(
+                    "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
+                    ip=ip, user_agent=user_agent, presented_generation=generation,
+                    current_generation=session.generation,
+                    holder={"ip": session.last_ip, "user_agent": session.last_user_agent,
+                            "last_used_at": session.last_used_at},
+                    presenter={"ip": ip, "user_agent": user_agent, "at": now},
+                )
             raise RefreshTokenReused()
         if outcome is Outcome.BINDING_MISMATCH:
             await self.events.record(
@@ -353,6 +355,19 @@ class TokenService:
         )
 
     async def authenticate(
+        self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
+    ) -> tuple[AccessClaims, Session]:
+        """``check_access`` plus the session itself, for callers that need
+        it (the HTTP routes do not: they use ``check_access`` alone)."""
+        claims = await self.check_access(token, scheme=scheme, dpop=dpop)
+        session = await self.sessions.get_session(claims.sid)
+        if session is None or session.user_id != claims.sub:
+            raise TokenInvalid()
+        if session.revoked_at is not None or session.absolute_expires_at <= self.clock.now():
+            raise TokenRevoked()
+        return claims, session
+
+    async def check_access(
         self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
     ) -> AccessClaims:
         """An access token as the service itself checks it: signature and

@@ -5,6 +5,7 @@ atomic on one event loop."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from keyturn.core.revocation import DenyEntry
 from keyturn.core.throttle import Counter
@@ -13,7 +14,11 @@ from keyturn.stores.security import ResourceClient
 
 
 class MemorySecurityStore:
-    def __init__(self) -> None:
+    """``beside``: the memory store this state lives next to; it is down
+    whenever that one is, as tables of one database would be."""
+
+    def __init__(self, beside: Any = None) -> None:
+        self._beside = beside
         self.counter_rows: dict[str, tuple[int, float, float]] = {}  # count, last_at, expires_at
         self.deny_rows: dict[str, tuple[float, float]] = {}  # created_at, expires_at
         self.jti_rows: dict[str, float] = {}
@@ -21,7 +26,7 @@ class MemorySecurityStore:
         self.down = False  # tests flip this to simulate an outage
 
     def _check(self) -> None:
-        if self.down:
+        if self.down or getattr(self._beside, "down", False):
             raise StoreUnavailable()
 
     async def counters(self, keys: Sequence[str], *, now: float) -> dict[str, Counter]:
