@@ -41,9 +41,11 @@ class Throttle:
         # the hot path of a well-behaved client costs no extra round trip.
         self._suspects: dict[str, float] = {}
 
-    async def check_login(self, username: str, ip: str | None, now: float) -> None:
+    async def check_login(self, username: str, ip: str | None, now: float) -> bool:
         """Raise ``RateLimited`` before any password is checked. A locked
-        account answers the right password exactly like a wrong one."""
+        account answers the right password exactly like a wrong one.
+        Returns whether the account has a failure streak to reset on success
+        (so a clean login writes nothing here)."""
         acct, addr = throttle.account_key(username), throttle.window_key("login", ip, now)
         found = await self._store.counters([acct, addr], now=now)
         wait = max(
@@ -52,6 +54,7 @@ class Throttle:
         )
         if wait > 0:
             raise RateLimited(wait)
+        return acct in found
 
     async def login_failed(self, username: str, ip: str | None, now: float) -> bool:
         """Count a failure; True when the account just reached its limit."""

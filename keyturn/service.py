@@ -138,7 +138,7 @@ class TokenService:
         secret = check_password_shape(password)  # 400 before any hashing
         # Throttled before the password is looked at: while locked, the right
         # password gets the same 429 as a wrong one.
-        await self.throttle.check_login(name, ip, self.clock.now())
+        streak = await self.throttle.check_login(name, ip, self.clock.now())
         jkt = await self.dpop.bind(dpop, self.clock.now())
         user = await self.users.user_by_name(name)
         ok = await self.passwords.verify(user.password_hash if user else None, secret)
@@ -150,7 +150,8 @@ class TokenService:
             if locked:
                 await self.events.record("lockout", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
             raise InvalidCredentials()
-        await self.throttle.login_succeeded(name)
+        if streak:
+            await self.throttle.login_succeeded(name)
         absolute = now + self.settings.session_max_age
         session = Session(
             id=rt.new_session_id(),
@@ -442,7 +443,14 @@ class TokenService:
         current_pw = check_password_shape(current)
         new_pw = check_new_password(new, self.settings.password_min_length)
         user = await self.users.user_by_id(claims.sub)
-        if user is None or not await self.passwords.verify(user.password_hash, current_pw):
+        if user is None:
+            raise InvalidCredentials("the current password is wrong")
+        # Throttled like a login: a stolen access token must not become a
+        # way to guess the password.
+        await self.throttle.check_login(user.username, ip, self.clock.now())
+        if not await self.passwords.verify(user.password_hash, current_pw):
+            if await self.throttle.login_failed(user.username, ip, self.clock.now()):
+                await self.events.record("lockout", self.clock.now(), user_id=user.id, ip=ip)
             raise InvalidCredentials("the current password is wrong")
         await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
         now = self.clock.now()

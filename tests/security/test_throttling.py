@@ -161,3 +161,19 @@ async def test_unicode_passwords_are_never_truncated(api: Api) -> None:
     assert (await api.login("carol", password)).status_code == 200
     assert (await api.login("carol", password[:60])).status_code == 401
     assert (await api.register("dave", "short")).json()["code"] == "weak_password"
+
+
+async def test_password_change_guesses_are_throttled_too(make_api: Callable[..., Any]) -> None:
+    async with make_api(login_max_failures=3) as api:
+        tokens = await api.user_and_login()
+
+        async def change(current: str) -> Any:
+            return await api.post("/auth/password", tokens["access_token"],
+                                  json={"current_password": current, "new_password": "a brand new passphrase"})
+
+        for _ in range(3):
+            assert (await change(WRONG)).status_code == 401
+        r = await change(PASSWORD)
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+        api.clock.advance(1)
+        assert (await change(PASSWORD)).status_code == 204
