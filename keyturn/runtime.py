@@ -63,7 +63,8 @@ def open_security_store(settings: Settings, store: Any) -> Any:
     """The shared security state (counters, denylist, DPoP jti cache) on the
     same engine as ``store``, so every replica sharing ``store`` shares it."""
     if isinstance(store, SqlStore):
-        return SqlSecurityStore(store.engine, timeout=settings.store_timeout)
+        hot = getattr(store, "_hot", None)  # share its driver-level connection for the bearer check
+        return SqlSecurityStore(store.engine, timeout=settings.store_timeout, hot=hot)
     if isinstance(store, MemoryStore):
         return MemorySecurityStore(beside=store)
     maker = getattr(store, "security_store", None)  # e.g. the Redis engine's own

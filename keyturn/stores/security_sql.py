@@ -36,9 +36,12 @@ async def _insert_or_false(conn: AsyncConnection, stmt: Any) -> bool:
 class SqlSecurityStore:
     """CounterStore + Denylist + ReplayCache + ResourceClientStore."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, hot: Any = None) -> None:
         self.engine = engine
         self._timeout = timeout
+        # The session store's driver-level hot path (sqlfast), when it has
+        # one: the per-request denylist check goes through it.
+        self._hot = hot if hasattr(hot, "any_denied") else None
 
     # --- counters -----------------------------------------------------------
 
@@ -99,6 +102,8 @@ class SqlSecurityStore:
 
     @guarded()
     async def any_denied(self, keys: Sequence[str], *, now: float) -> bool:
+        if self._hot is not None:
+            return bool(await self._hot.any_denied(list(keys), now))
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(sa.select(_D.key).where(_D.key.in_(list(keys)), _D.expires_at > now).limit(1))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from keyturn.core.sessions import Session
@@ -91,6 +92,15 @@ class SqliteHotPath:
         )
         return bool(cur.rowcount == 1)
 
+    async def any_denied(self, keys: Sequence[str], now: float) -> bool:
+        """The access-token denylist check (``kt_denylist``, migration 0003)."""
+        conn = await self._connection()
+        marks = ",".join("?" * len(keys))
+        rows = await conn.execute_fetchall(
+            f"SELECT 1 FROM kt_denylist WHERE key IN ({marks}) AND expires_at > ? LIMIT 1", (*keys, now)
+        )
+        return bool(rows)
+
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
@@ -143,6 +153,15 @@ class PostgresHotPath:
                 session_id, expected_generation,
             )
         return bool(status == "UPDATE 1")
+
+    async def any_denied(self, keys: Sequence[str], now: float) -> bool:
+        """The access-token denylist check (``kt_denylist``, migration 0003)."""
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            row = await conn.fetchrow(
+                "SELECT 1 FROM kt_denylist WHERE key = ANY($1::text[]) AND expires_at > $2 LIMIT 1", list(keys), now
+            )
+        return row is not None
 
     async def close(self) -> None:
         if self._pool is not None:

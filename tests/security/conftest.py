@@ -54,6 +54,8 @@ async def security_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
     sql = SqlStore.from_url(url)
     try:
         await sql.migrate()
-        yield SqlSecurityStore(sql.engine)
+        # With the driver-level hot path where the engine has one (SQLite,
+        # PostgreSQL), as the runtime wires it; MariaDB runs the SQLAlchemy path.
+        yield SqlSecurityStore(sql.engine, hot=getattr(sql, "_hot", None))
     finally:
         await sql.close()
