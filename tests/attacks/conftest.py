@@ -1,7 +1,10 @@
 """The attack suite's target: the ASGI app on the settings the run is
-parametrised with (default: SQLite). To aim it at other engines, set
-``KEYTURN_ATTACK_SETTINGS`` to a JSON object of settings, e.g.
-``{"database_url": "postgresql://postgres@127.0.0.1/test", "session_store_url": "redis://127.0.0.1:6379/0"}``.
+parametrised with (default: a fresh SQLite file per test). To aim it at
+other engines, set ``KEYTURN_ATTACK_SETTINGS`` to a JSON object of settings,
+e.g. ``{"database_url": "postgresql://postgres@127.0.0.1/attacks",
+"session_store_url": "redis://127.0.0.1:6379/9"}``. Those databases are
+EMPTIED before every test (every ``kt_*`` table; the Redis database is
+flushed), so give the suite databases of its own.
 """
 
 from __future__ import annotations
@@ -26,10 +29,45 @@ def attack_settings(**overrides: Any) -> dict[str, Any]:
     return {**TRUSTED, **base, **overrides}
 
 
+async def reset_backends(settings: dict[str, Any]) -> None:
+    """Start each test from empty shared databases, as SQLite files do."""
+    import sqlalchemy as sa
+
+    from keyturn.stores.sql import SqlStore
+
+    for key in ("database_url", "session_store_url"):
+        url = settings.get(key)
+        if not url or url.startswith(("sqlite", "memory")):
+            continue
+        if url.startswith("redis"):
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(url)
+            await client.flushdb()
+            await client.aclose()
+            continue
+        store = SqlStore.from_url(url, hot_path=False)
+        try:
+            await store.migrate()
+            async with store.engine.begin() as conn:
+                names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+                for name in names:
+                    if name.startswith("kt_") and name != "kt_alembic_version":
+                        await conn.execute(sa.text(f"DELETE FROM {name}"))
+        finally:
+            await store.close()
+
+
 @pytest.fixture
 def make_target(make_api: Callable[..., Any]) -> Callable[..., Any]:
-    def make(**overrides: Any) -> Any:
-        return make_api(**attack_settings(**overrides))
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[Api]:
+        settings = attack_settings(**overrides)
+        await reset_backends(settings)
+        async with make_api(**settings) as api:
+            yield api
 
     return make
 
