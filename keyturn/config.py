@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_level: str = "info"
 
+    # --- engines ---
+    redis_key_prefix: str = Field("kt", min_length=1, max_length=64, pattern=r"^[^{}\s]+$")
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:

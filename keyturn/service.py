@@ -176,7 +176,7 @@ class TokenService:
                 return pair
         for _ in range(8):
             if session is None:
-                session = await self.sessions.get_session(sid)
+                session = await self.sessions.get_session(sid, user_id=facts.user_id)
                 if session is None:
                     raise RefreshTokenInvalid()
             grace_ok = same or self._same_network(session.last_ip, ip)
@@ -206,7 +206,9 @@ class TokenService:
         ip: str | None, user_agent: str | None, same: bool,
     ) -> TokenPair | None:
         idle = slide_idle_expiry(now, self._idle_ttl, facts.absolute_expires_at)
-        won = await self.sessions.rotate(sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent)
+        won = await self.sessions.rotate(
+            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id
+        )
         if not won:
             return None
         if not same:
@@ -229,7 +231,7 @@ class TokenService:
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
-            await self.sessions.revoke_session(session.id, now=now, reason="reuse")
+            await self.sessions.revoke_session(session.id, now=now, reason="reuse", user_id=session.user_id)
             await self.events.record(
                 "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
                 ip=ip, user_agent=user_agent, presented_generation=generation,
@@ -301,7 +303,7 @@ class TokenService:
         """A bearer token as the service itself checks it: valid, and its
         session still live (so logout and reuse revocation act at once)."""
         claims = await self.verify_access(token)
-        session = await self.sessions.get_session(claims.sid)
+        session = await self.sessions.get_session(claims.sid, user_id=claims.sub)
         if session is None or session.user_id != claims.sub:
             raise TokenInvalid()
         if session.revoked_at is not None or session.absolute_expires_at <= self.clock.now():
@@ -312,7 +314,7 @@ class TokenService:
 
     async def logout(self, claims: AccessClaims, *, ip: str | None = None) -> None:
         now = self.clock.now()
-        await self.sessions.revoke_session(claims.sid, now=now, reason="logout")
+        await self.sessions.revoke_session(claims.sid, now=now, reason="logout", user_id=claims.sub)
         await self.events.record("logout", now, user_id=claims.sub, session_id=claims.sid, ip=ip)
 
     async def logout_all(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
@@ -331,11 +333,11 @@ class TokenService:
         return await self.sessions.list_sessions(user_id, now=self.clock.now())
 
     async def revoke_own_session(self, claims: AccessClaims, session_id: str) -> None:
-        session = await self.sessions.get_session(session_id) if len(session_id) <= 64 else None
+        session = await self.sessions.get_session(session_id, user_id=claims.sub) if len(session_id) <= 64 else None
         if session is None or session.user_id != claims.sub or not session.is_live(self.clock.now()):
             raise NotFound("no such session")  # another user's session looks the same
         now = self.clock.now()
-        await self.sessions.revoke_session(session_id, now=now, reason="user_revoked")
+        await self.sessions.revoke_session(session_id, now=now, reason="user_revoked", user_id=claims.sub)
         await self.events.record("session_revoked", now, user_id=claims.sub, session_id=session_id, by_session=claims.sid)
 
     async def change_password(self, claims: AccessClaims, current: object, new: object, *, ip: str | None = None) -> None:

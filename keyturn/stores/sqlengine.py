@@ -105,6 +105,20 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 _UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError, ConnectionError)
 
 
+_RETRIES = 5
+_DEADLOCK_MYSQL = (1213, 1205)  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+_DEADLOCK_PG = ("40P01", "40001")  # deadlock_detected, serialization_failure
+
+
+def _is_deadlock(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    for err in (orig, getattr(orig, "__cause__", None)):
+        if getattr(err, "sqlstate", None) in _DEADLOCK_PG:
+            return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] in _DEADLOCK_MYSQL
+
+
 def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
     """Bound a store call in time and turn infrastructure faults into
     ``StoreUnavailable`` (503, fail closed). Integrity errors pass through."""
@@ -115,7 +129,14 @@ def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T
             timeout = getattr(args[0], timeout_attr, 5.0)
             try:
                 async with asyncio.timeout(timeout):
-                    return await fn(*args, **kwargs)
+                    for attempt in range(_RETRIES):
+                        try:
+                            return await fn(*args, **kwargs)
+                        except DBAPIError as exc:
+                            # A deadlock victim was rolled back whole: run it again.
+                            if attempt == _RETRIES - 1 or not _is_deadlock(exc):
+                                raise
+                    raise AssertionError("unreachable")  # pragma: no cover
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable() from exc
             except DBAPIError as exc:
