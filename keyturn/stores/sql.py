@@ -283,6 +283,7 @@ class SqlStore:
         async with self.engine.connect() as conn:
             if name == "mysql":
                 await conn.execute(sa.text("SELECT GET_LOCK('keyturn_keys', 10)"))
+                await conn.commit()  # the lock is per connection; end the autobegun transaction
             try:
                 async with conn.begin():
                     if name == "postgresql":

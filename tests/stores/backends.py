@@ -169,3 +169,18 @@ def start_cluster(servers: list[RedisServer]) -> str:
             return "redis+cluster://" + ",".join(nodes)
         time.sleep(0.1)
     raise RuntimeError("the Redis Cluster did not become ready")
+
+
+def wipe_database(url: str, tables: tuple[str, ...] = ("kt_sessions", "kt_users", "kt_signing_keys", "kt_events")) -> None:
+    """Empty keyturn's tables (the schema stays), so a test starts clean."""
+
+    async def wipe() -> None:
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.begin() as conn:
+                for table in tables:
+                    await conn.execute(sa.text(f"DELETE FROM {table}"))
+        finally:
+            await engine.dispose()
+
+    run_async(wipe)

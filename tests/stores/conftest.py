@@ -50,6 +50,18 @@ def mysql_url() -> Iterator[str]:
     yield from _sql_database(b.MYSQL_URL, "MySQL/MariaDB")
 
 
+@pytest.fixture
+def clean_sql_url(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """``clean_sql_url("postgresql" | "mariadb")``: the run's database, emptied."""
+
+    def get(engine: str) -> str:
+        url: str = request.getfixturevalue("postgres_url" if engine == "postgresql" else "mysql_url")
+        b.wipe_database(url)
+        return url
+
+    return get
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     try:
