@@ -176,3 +176,13 @@ def make_runtime(
         return rt
 
     return make
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mariadb"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """A fresh, empty store of each engine that can hold users and keys."""
+    s = await open_store(request.param, request, tmp_path)
+    try:
+        yield s
+    finally:
+        await close_store(s)

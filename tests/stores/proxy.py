@@ -12,6 +12,7 @@ class FaultProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self.mode = "forward"
+        self.requests = 0  # client→server reads: about one per round trip
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -55,17 +56,18 @@ class FaultProxy:
             writer.transport.abort()
             return
         self._writers.add(up_writer)
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst, writer, up_writer))
+        for src, dst, count in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.create_task(self._pipe(src, dst, writer, up_writer, count))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
     async def _pipe(
-        src: asyncio.StreamReader, dst: asyncio.StreamWriter, a: asyncio.StreamWriter, b: asyncio.StreamWriter
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+        a: asyncio.StreamWriter, b: asyncio.StreamWriter, count: bool,
     ) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await src.read(65536):
+                self.requests += count
                 dst.write(data)
                 await dst.drain()
         for w in (a, b):
