@@ -119,11 +119,10 @@ async def _wipe_redis(store: RedisSessionStore) -> None:
             await store.client.delete(key)
 
 
-def test_prefix() -> str:
+def unique_prefix() -> str:
     return f"kt-test-{_RUN}-{next(_counter)}"
 
 
-test_prefix.__test__ = False  # type: ignore[attr-defined]
 
 
 async def open_store(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
@@ -139,7 +138,7 @@ async def open_store(engine: str, request: pytest.FixtureRequest, tmp_path: Path
         await _wipe_sql(store)
         return store
     url = request.getfixturevalue("redis_url" if engine == "redis" else "redis_cluster_url")
-    rstore = RedisSessionStore(open_client(url, timeout=5.0), prefix=test_prefix(), timeout=5.0)
+    rstore = RedisSessionStore(open_client(url, timeout=5.0), prefix=unique_prefix(), timeout=5.0)
     await rstore.migrate()
     return rstore
 

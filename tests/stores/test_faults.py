@@ -124,3 +124,23 @@ async def test_database_down_or_stalled(
             await recovered(api, tokens)
     finally:
         await proxy.close()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+async def test_pool_exhaustion_queues_then_answers_unavailable(
+    clean_sql_url: Callable[[str], str], engine: str
+) -> None:
+    from keyturn.errors import StoreUnavailable
+    from keyturn.stores.sql import SqlStore
+
+    store = SqlStore.from_url(clean_sql_url(engine), pool_size=1, pool_timeout=0.2, timeout=HANG_GUARD)
+    try:
+        held = [await store.engine.connect() for _ in range(2)]  # pool_size + overflow
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.revoke_session("x" * 22, now=0.0, reason="t"), HANG_GUARD)
+        await held.pop().close()  # a slot frees: the next call gets through
+        assert await store.revoke_session("x" * 22, now=0.0, reason="t") is False
+        for conn in held:
+            await conn.close()
+    finally:
+        await store.close()

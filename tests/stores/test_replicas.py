@@ -14,7 +14,7 @@ import pytest
 from keyturn.masterkey import new_master_key
 from tests.conftest import PASSWORD, Server, start_server, stop_server
 from tests.stores.backends import wipe_database
-from tests.stores.conftest import test_prefix
+from tests.stores.conftest import unique_prefix
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def replicas(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tupl
     env = {
         "KEYTURN_DATABASE_URL": postgres_url,
         "KEYTURN_SESSION_STORE_URL": redis_url,
-        "KEYTURN_REDIS_KEY_PREFIX": test_prefix(),
+        "KEYTURN_REDIS_KEY_PREFIX": unique_prefix(),
         "KEYTURN_MASTER_KEY": new_master_key(),  # shared: both read the same keys
     }
     dirs = [tmp_path / "a", tmp_path / "b"]

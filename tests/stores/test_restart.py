@@ -10,7 +10,7 @@ import pytest
 
 from keyturn.masterkey import new_master_key
 from tests.conftest import PASSWORD, start_server, stop_server
-from tests.stores.conftest import test_prefix
+from tests.stores.conftest import unique_prefix
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb", "redis", "redis-cluster"])
@@ -24,7 +24,7 @@ def test_sessions_survive_a_restart(
         env["KEYTURN_SESSION_STORE_URL"] = request.getfixturevalue(
             "redis_url" if engine == "redis" else "redis_cluster_url"
         )
-        env["KEYTURN_REDIS_KEY_PREFIX"] = test_prefix()
+        env["KEYTURN_REDIS_KEY_PREFIX"] = unique_prefix()
     user = {"username": "alice", "password": PASSWORD}
     server = start_server(tmp_path, env)
     try:
