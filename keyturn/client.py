@@ -89,6 +89,8 @@ def _code(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return "server_error"
+    if isinstance(body, dict) and isinstance(body.get("detail"), dict):
+        body = body["detail"]  # FastAPI's HTTPException shape
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, str) else "server_error"
 
