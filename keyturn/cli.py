@@ -170,7 +170,7 @@ def sessions_revoke(session_id: str) -> None:
     """Revoke one session (its refresh and access tokens die)."""
 
     async def run(rt: Any) -> bool:
-        return bool(await rt.session_store.revoke_session(session_id, now=rt.clock.now(), reason="admin"))
+        return bool(await rt.service.admin_revoke_session(session_id))
 
     if not with_runtime(run):
         fail("no such live session", 1)

@@ -59,6 +59,30 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_level: str = "info"
 
+    # --- client / verifier (revocation feed) ---
+    # Resource servers allowed to read GET /auth/revocations with HTTP Basic:
+    # "id:secret,id2:secret2". Interim: issue 5's `keyturn clients add` replaces it.
+    resource_clients: str = Field("", repr=False)
+    revocation_max_wait: float = Field(25.0, ge=0, le=120)
+
+    @field_validator("resource_clients")
+    @classmethod
+    def _check_resource_clients(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            cid, sep, secret = item.partition(":")
+            if not (sep and cid and secret):
+                raise ValueError("each entry must be 'id:secret'")  # never echo the value
+        return value
+
+    def resource_client_secrets(self) -> dict[str, str]:
+        """``KEYTURN_RESOURCE_CLIENTS`` as ``{id: secret}``."""
+        out: dict[str, str] = {}
+        for item in self.resource_clients.split(","):
+            cid, sep, secret = item.strip().partition(":")
+            if sep and cid and secret:
+                out[cid] = secret
+        return out
+
     # --- engines ---
     redis_key_prefix: str = Field("kt", min_length=1, max_length=64, pattern=r"^[^{}\s]+$")
 

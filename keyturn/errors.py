@@ -170,6 +170,26 @@ class MissingToken(BearerError):
     description = "no bearer token was sent"
 
 
+class InsufficientScope(BearerError):
+    """RFC 6750 §3.1 ``insufficient_scope``: "The request requires higher
+    privileges than provided by the access token" (403)."""
+
+    code = "insufficient_scope"
+    error = "insufficient_scope"
+    status = 403
+    description = "the access token lacks a required scope"
+
+
+class InvalidClient(KeyturnError):
+    """RFC 6749 §5.2 ``invalid_client``: "Client authentication failed"
+    (a resource server reading the revocation feed)."""
+
+    code = "invalid_client"
+    error = "invalid_client"
+    status = 401
+    description = "client authentication failed"
+
+
 # --- infrastructure ----------------------------------------------------------
 
 
@@ -211,6 +231,8 @@ ALL_CODES: tuple[str, ...] = tuple(
                 TokenExpired,
                 TokenRevoked,
                 MissingToken,
+                InsufficientScope,
+                InvalidClient,
                 StoreUnavailable,
             )
         }

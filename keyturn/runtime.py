@@ -19,6 +19,7 @@ from keyturn.events import EventRecorder
 from keyturn.keys import KeyCipher, KeySet, derive
 from keyturn.masterkey import resolve_master_key
 from keyturn.passwords import PasswordHasher
+from keyturn.revocation import MemoryRevocationLog, RevocationFeed, RevocationLog
 from keyturn.service import TokenService
 from keyturn.stores.memory import MemoryStore
 from keyturn.stores.sql import SqlStore
@@ -65,6 +66,7 @@ class Runtime:
     service: TokenService
     proxies: ProxyPolicy
     extras: dict[str, Any] = field(default_factory=dict)
+    revocations: RevocationFeed | None = None
 
     async def start(self) -> None:
         """Migrate, then make sure an active signing key exists."""
@@ -94,6 +96,9 @@ def build_runtime(
         database, KeyCipher(master), settings.signing_alg,
         publish_for=settings.access_token_ttl + settings.clock_leeway,
     )
+    revocations = RevocationFeed(
+        open_revocation_log(settings, database), ttl=settings.access_token_ttl + settings.clock_leeway
+    )
     service = TokenService(
         settings,
         users=database,
@@ -108,8 +113,19 @@ def build_runtime(
         events=EventRecorder(database),
         clock=clock,
         binding=BindingPolicy(),
+        revocations=revocations,
     )
     return Runtime(
         settings, clock, database, session_store, keys, service,
-        ProxyPolicy.from_cidrs(settings.trusted_proxies),
+        ProxyPolicy.from_cidrs(settings.trusted_proxies), revocations=revocations,
     )
+
+
+def open_revocation_log(settings: Settings, database: Any) -> RevocationLog:
+    """The revocation feed lives in the SQL database when there is one, so
+    replicas share it; the memory engine keeps it in process."""
+    if isinstance(database, SqlStore):
+        from keyturn.stores.sql_revocations import SqlRevocationLog
+
+        return SqlRevocationLog(database.engine, timeout=settings.store_timeout)
+    return MemoryRevocationLog()

@@ -32,6 +32,7 @@ from keyturn.errors import (
 from keyturn.events import EventRecorder
 from keyturn.keys import KeySet
 from keyturn.passwords import PasswordHasher
+from keyturn.revocation import RevocationNotifier
 from keyturn.stores.base import SessionStore, UserStore
 
 log = logging.getLogger("keyturn.service")
@@ -80,6 +81,7 @@ class TokenService:
         events: EventRecorder,
         clock: Clock,
         binding: BindingPolicy | None = None,
+        revocations: RevocationNotifier | None = None,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -90,6 +92,7 @@ class TokenService:
         self.events = events
         self.clock = clock
         self.binding = binding or BindingPolicy()
+        self.revocations = revocations
         self._access_ttl = settings.access_token_ttl
         self._idle_ttl = settings.refresh_token_ttl
         self._facts: OrderedDict[str, _Facts] = OrderedDict()
@@ -142,6 +145,7 @@ class TokenService:
         evicted = await self.sessions.create_session(
             session, max_sessions=self.settings.max_sessions_per_user, now=now
         )
+        await self._revoked(evicted, now)
         for sid in evicted:
             await self.events.record("session_evicted", now, user_id=user.id, session_id=sid, by_session=session.id)
         await self.events.record("login", now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent)
@@ -233,6 +237,7 @@ class TokenService:
             # rollback with the failed request would undo the protection.
             first = await self.sessions.revoke_session(session.id, now=now, reason="reuse", user_id=session.user_id)
             if first:  # one event per theft, not one per racing request
+                await self._revoked([session.id], now)
                 await self.events.record(
                     "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
                     ip=ip, user_agent=user_agent, presented_generation=generation,
@@ -317,17 +322,20 @@ class TokenService:
     async def logout(self, claims: AccessClaims, *, ip: str | None = None) -> None:
         now = self.clock.now()
         await self.sessions.revoke_session(claims.sid, now=now, reason="logout", user_id=claims.sub)
+        await self._revoked([claims.sid], now)
         await self.events.record("logout", now, user_id=claims.sub, session_id=claims.sid, ip=ip)
 
     async def logout_all(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
         ids = await self.sessions.revoke_user(claims.sub, now=now, reason="logout_all")
+        await self._revoked([*ids, claims.sid], now)
         await self.events.record("logout_all", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
         return ids
 
     async def logout_others(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
         ids = await self.sessions.revoke_user(claims.sub, now=now, reason="logout_others", keep=claims.sid)
+        await self._revoked(ids, now)
         await self.events.record("logout_others", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
         return ids
 
@@ -340,6 +348,7 @@ class TokenService:
             raise NotFound("no such session")  # another user's session looks the same
         now = self.clock.now()
         await self.sessions.revoke_session(session_id, now=now, reason="user_revoked", user_id=claims.sub)
+        await self._revoked([session_id], now)
         await self.events.record("session_revoked", now, user_id=claims.sub, session_id=session_id, by_session=claims.sid)
 
     async def change_password(self, claims: AccessClaims, current: object, new: object, *, ip: str | None = None) -> None:
@@ -350,7 +359,8 @@ class TokenService:
             raise InvalidCredentials("the current password is wrong")
         await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
         now = self.clock.now()
-        await self.sessions.revoke_user(user.id, now=now, reason="password_changed", keep=claims.sid)
+        ids = await self.sessions.revoke_user(user.id, now=now, reason="password_changed", keep=claims.sid)
+        await self._revoked(ids, now)
         await self.events.record("password_changed", now, user_id=user.id, session_id=claims.sid, ip=ip)
 
     async def disable_user(self, username: str) -> User:
@@ -359,9 +369,24 @@ class TokenService:
             raise NotFound("no such user")
         await self.users.set_disabled(user.id, True)
         now = self.clock.now()
-        await self.sessions.revoke_user(user.id, now=now, reason="user_disabled")
+        ids = await self.sessions.revoke_user(user.id, now=now, reason="user_disabled")
+        await self._revoked(ids, now)
         await self.events.record("user_disabled", now, user_id=user.id)
         return user
+
+    async def admin_revoke_session(self, session_id: str) -> bool:
+        """An operator's revoke (``keyturn sessions revoke``). True if it was live."""
+        now = self.clock.now()
+        done = await self.sessions.revoke_session(session_id, now=now, reason="admin")
+        if done:
+            await self._revoked([session_id], now)
+        return done
+
+    async def _revoked(self, sids: list[str], now: float) -> None:
+        """Tell the revocation feed, after the store committed: resource
+        servers then reject the sessions' access tokens before they expire."""
+        if self.revocations is not None and sids:
+            await self.revocations.notify(sids, now=now)
 
 
 def _peek_kid(token: str) -> str | None:

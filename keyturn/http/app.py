@@ -21,6 +21,7 @@ from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError
 from keyturn.http import routes as r
 from keyturn.http.openapi import openapi_document
+from keyturn.http.revocations import revocations
 from keyturn.http.wire import JSONResponse, error_response
 from keyturn.runtime import Runtime, build_runtime
 
@@ -41,6 +42,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/auth/me", r.me, "me"),
     ("GET", "/auth/sessions", r.sessions, "list_sessions"),
     ("DELETE", "/auth/sessions/{session_id}", r.delete_session, "delete_session"),
+    ("GET", "/auth/revocations", revocations, "revocations"),
     ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),

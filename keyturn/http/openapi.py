@@ -76,13 +76,23 @@ class Readiness(BaseModel):
     stores: dict[str, str]
 
 
+class RevokedSession(BaseModel):
+    sid: str
+    exp: int
+
+
+class RevocationList(BaseModel):
+    cursor: str
+    revoked: list[RevokedSession]
+
+
 class RefreshForm(BaseModel):
     grant_type: str
     refresh_token: str | None = None
 
 
-_MODELS = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
-           Error, Status, Readiness, RefreshForm]
+_MODELS: list[type[BaseModel]] = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
+           Error, Status, Readiness, RefreshForm, RevocationList]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -97,7 +107,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", **_json(Error)} for s in statuses}
 
 
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _OPS: dict[str, dict[str, Any]] = {
     "register": {"requestBody": {"required": True, **_json(Credentials)},
                  "responses": {"201": {"description": "created", **_json(Registered)}, **_errors(400, 403, 409, 413, 503)}},
@@ -122,6 +132,11 @@ _OPS: dict[str, dict[str, Any]] = {
     "delete_session": {"security": _BEARER,
                        "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                        "responses": {"204": {"description": "revoked"}, **_errors(401, 404, 503)}},
+    "revocations": {
+        "security": [{"basic": []}],
+        "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "string"}},
+                       {"name": "wait", "in": "query", "required": False, "schema": {"type": "number"}}],
+        "responses": {"200": {"description": "revoked sessions", **_json(RevocationList)}, **_errors(400, 401, 503)}},
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
     "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
@@ -148,6 +163,7 @@ def openapi_document(routes: list[tuple[str, str, Any, str]]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "basic": {"type": "http", "scheme": "basic"}},
         },
     }

@@ -171,7 +171,7 @@ def start_cluster(servers: list[RedisServer]) -> str:
     raise RuntimeError("the Redis Cluster did not become ready")
 
 
-def wipe_database(url: str, tables: tuple[str, ...] = ("kt_sessions", "kt_users", "kt_signing_keys", "kt_events")) -> None:
+def wipe_database(url: str, tables: tuple[str, ...] = ("kt_sessions", "kt_users", "kt_signing_keys", "kt_events", "kt_revocations")) -> None:
     """Empty keyturn's tables (the schema stays), so a test starts clean."""
 
     async def wipe() -> None:

@@ -23,7 +23,7 @@ from tests.conftest import backend_unavailable, free_port
 from tests.stores import backends as b
 
 ENGINES = ["memory", "sqlite", "postgresql", "mariadb", "redis", "redis-cluster"]
-SQL_TABLES = ("kt_sessions", "kt_users", "kt_signing_keys", "kt_events")
+SQL_TABLES = ("kt_sessions", "kt_users", "kt_signing_keys", "kt_events", "kt_revocations")
 _RUN = secrets.token_hex(4)
 _counter = itertools.count()
 
