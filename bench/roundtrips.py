@@ -61,6 +61,9 @@ async def measure(name: str, url: str) -> None:
         pair = await service.refresh(pair.refresh_token, ip="203.0.113.7", user_agent="b")
         results[label] = proxy.requests - before
     print(f"{name:14} warm {results['warm']}  cold {results['cold']}")
+    if is_redis:
+        async for k in a.session_store.client.scan_iter(match=f"{settings.redis_key_prefix}:*"):
+            await a.session_store.client.delete(k)
     await a.close()
     await proxy.close()
 

@@ -184,3 +184,15 @@ def wipe_database(url: str, tables: tuple[str, ...] = ("kt_sessions", "kt_users"
             await engine.dispose()
 
     run_async(wipe)
+
+
+def wipe_redis_prefix(url: str, prefix: str) -> None:
+    """Delete a test's keys from a shared single-node Redis."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()

@@ -13,17 +13,18 @@ import pytest
 
 from keyturn.masterkey import new_master_key
 from tests.conftest import PASSWORD, Server, start_server, stop_server
-from tests.stores.backends import wipe_database
+from tests.stores.backends import wipe_database, wipe_redis_prefix
 from tests.stores.conftest import unique_prefix
 
 
 @pytest.fixture
 def replicas(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tuple[Server, Server]]:
     wipe_database(postgres_url)
+    prefix = unique_prefix()
     env = {
         "KEYTURN_DATABASE_URL": postgres_url,
         "KEYTURN_SESSION_STORE_URL": redis_url,
-        "KEYTURN_REDIS_KEY_PREFIX": unique_prefix(),
+        "KEYTURN_REDIS_KEY_PREFIX": prefix,
         "KEYTURN_MASTER_KEY": new_master_key(),  # shared: both read the same keys
     }
     dirs = [tmp_path / "a", tmp_path / "b"]
@@ -39,6 +40,7 @@ def replicas(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tupl
     finally:
         for s in servers:
             stop_server(s)
+        wipe_redis_prefix(redis_url, prefix)
 
 
 async def test_two_replicas_converge(replicas: tuple[Server, Server]) -> None:

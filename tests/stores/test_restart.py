@@ -10,6 +10,7 @@ import pytest
 
 from keyturn.masterkey import new_master_key
 from tests.conftest import PASSWORD, start_server, stop_server
+from tests.stores.backends import wipe_redis_prefix
 from tests.stores.conftest import unique_prefix
 
 
@@ -40,3 +41,5 @@ def test_sessions_survive_a_restart(
         assert me.status_code == 200
     finally:
         stop_server(server)
+        if engine == "redis":
+            wipe_redis_prefix(env["KEYTURN_SESSION_STORE_URL"], env["KEYTURN_REDIS_KEY_PREFIX"])
