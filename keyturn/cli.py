@@ -74,12 +74,17 @@ def serve(
 
     Example: KEYTURN_DATABASE_URL=sqlite:///./keyturn.db keyturn serve --port 8000
     """
-    import logging
+    import logging.config
 
     import uvicorn
 
+    from keyturn.logs import logging_config
+
     settings = settings_or_exit()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # JSON lines (readable text on a terminal); the same config reaches every
+    # worker process through uvicorn's log_config.
+    log_config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
     try:
         # Resolve (and on first start create) the master key once, before
         # the workers fork, so they all agree on it.
@@ -103,6 +108,7 @@ def serve(
         server_header=False,
         access_log=False,
         log_level=settings.log_level.lower(),
+        log_config=log_config,
         timeout_keep_alive=5,
     )
 

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_level: str = "info"
 
+    # --- ops ---
+    log_format: Literal["auto", "json", "text"] = "auto"
+    metrics_token: str | None = Field(None, repr=False)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
