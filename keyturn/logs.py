@@ -36,7 +36,10 @@ class RequestContext:
 CURRENT: ContextVar[RequestContext | None] = ContextVar("keyturn_request", default=None)
 
 # LogRecord attributes that are not "extra" fields.
-_STANDARD = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
+# (uvicorn's "color_message" duplicates "msg" with terminal escapes.)
+_STANDARD = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {
+    "message", "asctime", "taskName", "color_message",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -113,5 +116,7 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
             "uvicorn.error": {"handlers": [], "propagate": True},
             # Access lines come from keyturn.access (with the request id).
             "uvicorn.access": {"handlers": [], "propagate": False},
+            # Migration chatter on every start; warnings still show.
+            "alembic": {"level": "WARNING"},
         },
     }
