@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
     master_key: str | None = Field(None, repr=False)
     master_key_file: str | None = None
     clock_leeway: int = Field(5, ge=0, le=60)
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     password_min_length: int = Field(12, ge=1, le=1024)
     argon2_time_cost: int = Field(3, ge=1)
@@ -133,6 +135,9 @@ def load_settings(**overrides: Any) -> Settings:
     the setting (``ConfigError``), so a bad value never starts a service."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a value the environment source could not even parse
+        field = str(exc).split('"')[1] if '"' in str(exc) else "settings"
+        raise ConfigError(f"KEYTURN_{field.upper()}: could not parse the value") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err.get("loc", ())) or "settings"

@@ -80,10 +80,10 @@ def _header_token(request: Request) -> str | None:
     raw = request.headers.get("refresh")
     if raw is None:
         return None
-    raw = raw.strip()
-    if raw[:7].lower() == "bearer ":
-        raw = raw[7:].strip()
-    return raw or None
+    scheme, _, rest = raw.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    return raw.strip() or None
 
 
 def _with_cookie(response: Response, request: Request, pair: TokenPair) -> Response:

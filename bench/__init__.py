@@ -1,0 +1,1 @@
+"""keyturn benchmark suite: ``python -m bench --quick`` (see docs/benchmarks.md)."""

@@ -1,0 +1,126 @@
+"""Scale: what a live session costs in Redis memory and PostgreSQL bytes, and
+whether refresh latency moves when the store holds many more sessions.
+Sessions are created through keyturn's HTTP login (cheap argon2), so the
+numbers include whatever indexes keyturn keeps per session."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from bench import util
+from bench.refresh import run_wrk, wrk
+from bench.systems import (BY_NAME, PASSWORD, Env, Unavailable, chains, keyturn_env, own_redis,
+                           start_keyturn)
+
+STATIC = util.BENCH / "static.lua"
+USERS = 100
+
+
+def _redis_used(port: int) -> int:
+    import redis
+    r = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        return int(r.info("memory")["used_memory"])
+    finally:
+        r.close()
+
+
+def _grow(env: Env, base: str, target: int, tag: str, budget_s: float) -> int:
+    """Log in until ``target`` sessions were created or the time budget ends."""
+    body = env.tmp / f"grow-{tag}.json"
+    body.write_text(json.dumps({"username": f"{tag}{{user}}", "password": PASSWORD}))
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for i in range(USERS):
+            c.post("/auth/register", json={"username": f"{tag}{i}", "password": PASSWORD})
+    made, end = 0, time.monotonic() + budget_s
+    rate = 500.0
+    while made < target and time.monotonic() < end:
+        secs = max(1.0, min((target - made) / rate, end - time.monotonic(), 20.0))
+        res = wrk(STATIC, base, 4, secs, {"STATIC_BODY_FILE": str(body), "STATIC_USERS": str(USERS)},
+                  env.tmp / f"grow-{tag}.out")
+        made += res["ok"]
+        rate = max(50.0, res["ok"] / max(res["duration_us"] / 1e6, 0.1))
+        if res["ok"] == 0:
+            raise RuntimeError(f"login made no sessions ({res['errors']} errors)")
+    return made
+
+
+def _p(env: Env, base: str, tag: str, secs: float) -> dict[str, Any]:
+    s = BY_NAME["keyturn-redis-eddsa"]
+    res = run_wrk(s, base, chains(s, base, 16, tag), secs, env.tmp)
+    return {k: res[k] for k in ("ok", "errors", "p50_us", "p99_us")}
+
+
+def run_redis(env: Env, quick: bool) -> dict[str, Any]:
+    small, large = 1_000, (10_000 if quick else 100_000)
+    out: dict[str, Any] = {"small": small, "large": large, "method": "HTTP logins (cheap argon2), own redis-server"}
+    proc = None
+    with own_redis(env.tmp) as (_, port):
+        local = Env(env.tmp, port, env.pg_dbs)
+        p = util.free_port()
+        base = f"http://127.0.0.1:{p}"
+        try:
+            proc = start_keyturn(local, p, keyturn_env(local, "redis", "EdDSA"), "keyturn-scale-redis")
+            m0 = _redis_used(port)
+            n1 = _grow(local, base, small, "a", 120)
+            out["refresh_small"] = _p(local, base, "s", 2 if quick else 5)
+            m1 = _redis_used(port)
+            n2 = n1 + _grow(local, base, large - n1, "b", 150 if quick else 600)
+            m2 = _redis_used(port)
+            out["refresh_large"] = _p(local, base, "l", 2 if quick else 5)
+            out.update({"sessions": n2, "used_memory_delta": m2 - m0,
+                        "bytes_per_session": (m2 - m1) / max(n2 - n1, 1)})
+            print(f"  redis: {out['bytes_per_session']:.0f} B/session over {n2} sessions; "
+                  f"p99 {out['refresh_small']['p99_us'] / 1000:.2f} ms @ {n1} vs "
+                  f"{out['refresh_large']['p99_us'] / 1000:.2f} ms @ {n2}", flush=True)
+        except Unavailable as exc:
+            out["unavailable"] = str(exc)
+            print(f"  scale/redis: not available — {exc}", flush=True)
+        except Exception as exc:  # noqa: BLE001
+            out["failed"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            print(f"  scale/redis: FAILED {out['failed']}", flush=True)
+        finally:
+            util.stop(proc)
+    return out
+
+
+def run_postgres(env: Env, quick: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    p = util.free_port()
+    base = f"http://127.0.0.1:{p}"
+    proc = None
+    try:
+        kenv = keyturn_env(env, "postgres", "EdDSA")
+        proc = start_keyturn(env, p, kenv, "keyturn-scale-pg")
+        made = _grow(env, base, 2_000 if quick else 20_000, "pg", 60 if quick else 300)
+        import psycopg
+        db = kenv["KEYTURN_DATABASE_URL"].rsplit("/", 1)[1]
+        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db}") as c:
+            tables = [r[0] for r in c.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema='public' "
+                "AND table_name ILIKE '%session%' AND table_name NOT ILIKE '%event%'").fetchall()]
+            if not tables:
+                raise RuntimeError("no sessions table found")
+            t = sorted(tables, key=len)[0]
+            rows = c.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]  # type: ignore[index]
+            size = c.execute("SELECT pg_total_relation_size(%s)", (t,)).fetchone()[0]  # type: ignore[index]
+        out.update({"table": t, "rows": rows, "total_relation_size": size,
+                    "bytes_per_session": size / max(rows, 1), "created": made})
+        print(f"  postgres: {out['bytes_per_session']:.0f} B/session ({t}, {rows} rows)", flush=True)
+    except Unavailable as exc:
+        out["unavailable"] = str(exc)
+        print(f"  scale/postgres: not available — {exc}", flush=True)
+    except Exception as exc:  # noqa: BLE001
+        out["failed"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        print(f"  scale/postgres: FAILED {out['failed']}", flush=True)
+    finally:
+        util.stop(proc)
+    return out
+
+
+def run(env: Env, quick: bool) -> dict[str, Any]:
+    return {"redis": run_redis(env, quick), "postgres": run_postgres(env, quick)}

@@ -1,0 +1,49 @@
+-- Fixed-body POST load for wrk (logins, session creation).  Body comes from
+-- STATIC_BODY_FILE; a thread's users rotate through STATIC_USERS names by
+-- replacing "{user}" in the body.  done() prints JSON like chain.lua.
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+local template, path, nusers, i
+
+function init(args)
+  local f = io.open(os.getenv("STATIC_BODY_FILE"), "r")
+  template = f:read("*a"):gsub("%s+$", "")
+  f:close()
+  path = os.getenv("STATIC_PATH") or "/auth/login"
+  nusers = tonumber(os.getenv("STATIC_USERS") or "1")
+  i = id
+  ok = 0
+  errors = 0
+end
+
+function request()
+  i = i + 1
+  local body = template:gsub("{user}", tostring(i % nusers))
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status == 200 or status == 201 then ok = ok + 1 else errors = errors + 1 end
+end
+
+function done(summary, latency, requests)
+  local ok_total, err_total = 0, 0
+  for _, t in ipairs(threads) do
+    ok_total = ok_total + (t:get("ok") or 0)
+    err_total = err_total + (t:get("errors") or 0)
+  end
+  io.write(string.format(
+    'CHAIN_JSON {"requests":%d,"ok":%d,"errors":%d,"socket_errors":%d,"duration_us":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, ok_total, err_total,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
