@@ -186,13 +186,15 @@ async def diagnose(settings: Settings) -> list[Check]:
     except KeyturnError as exc:
         return [*checks, Check("stores", "fail", exc.description, "fix the URL")]
     try:
-        checks.append(await check_store("database", rt.database))
+        stores = [await check_store("database", rt.database)]
         if rt.session_store is not rt.database:
-            checks.append(await check_store("session store", rt.session_store))
-        if checks[-1].status != "fail":
-            checks.append(await check_migrations(rt.database))
+            stores.append(await check_store("session store", rt.session_store))
+        checks += stores
+        if all(c.status != "fail" for c in stores):
+            migrations = await check_migrations(rt.database)
+            checks.append(migrations)
             now = SystemClock().now()
-            if checks[-1].status == "ok":
+            if migrations.status == "ok":
                 checks.append(await check_keys(rt, now))
             else:
                 checks.append(Check("signing keys", "warn", "not checked: the schema is not migrated", ""))
