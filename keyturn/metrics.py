@@ -75,6 +75,13 @@ class Metrics:
         # Label children cached: .labels() takes a lock and hashes each call.
         self._latency: dict[tuple[str, str], Any] = {}
         self._requests: dict[tuple[str, str, int], Any] = {}
+        self._outcomes: dict[tuple[int, str], Any] = {}
+
+    def _count(self, counter: Counter, kind: int, label: str) -> None:
+        child = self._outcomes.get((kind, label))
+        if child is None:
+            child = self._outcomes[(kind, label)] = counter.labels(label)
+        child.inc()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float, code: str | None, grace: bool) -> None:
         key = (route, method)
@@ -91,14 +98,14 @@ class Metrics:
             self.store_errors.labels(route).inc()
         if route in REFRESH_ROUTES:
             if status == 200:
-                self.refreshes.labels("grace_retry" if grace else "rotated").inc()
+                self._count(self.refreshes, 0, "grace_retry" if grace else "rotated")
             elif code is not None:
-                self.refreshes.labels(REFRESH_OUTCOMES.get(code, code)).inc()
+                self._count(self.refreshes, 0, REFRESH_OUTCOMES.get(code, code))
         elif route in LOGIN_ROUTES:
             if status == 200:
-                self.logins.labels("success").inc()
+                self._count(self.logins, 1, "success")
             elif code is not None:
-                self.logins.labels(code).inc()
+                self._count(self.logins, 1, code)
 
     def observe_event(self, type: str, detail: dict[str, Any]) -> None:
         reason = REVOCATION_EVENTS.get(type)

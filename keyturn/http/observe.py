@@ -82,10 +82,10 @@ class ObserveMiddleware:
                 path = scope["path"]
                 access_log.info(
                     "%s %s %d %.1fms", method, path[:200], status, elapsed * 1000,
-                    extra={
+                    extra={"fields": {
                         "route": template, "status": status, "duration_ms": round(elapsed * 1000, 2),
                         "ip": ip, "code": ctx.code,
-                    },
+                    }},
                 )
             CURRENT.reset(token)
 
