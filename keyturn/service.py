@@ -230,14 +230,16 @@ class TokenService:
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
-            await self.sessions.revoke_session(session.id, now=now, reason="reuse")
-            await self.events.record(
-                "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
-                ip=ip, user_agent=user_agent, presented_generation=generation,
-                current_generation=session.generation,
-                holder={"ip": session.last_ip, "user_agent": session.last_user_agent, "last_used_at": session.last_used_at},
-                presenter={"ip": ip, "user_agent": user_agent, "at": now},
-            )
+            first = await self.sessions.revoke_session(session.id, now=now, reason="reuse")
+            if first:  # one event per theft, not one per racing request
+                await self.events.record(
+                    "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
+                    ip=ip, user_agent=user_agent, presented_generation=generation,
+                    current_generation=session.generation,
+                    holder={"ip": session.last_ip, "user_agent": session.last_user_agent,
+                            "last_used_at": session.last_used_at},
+                    presenter={"ip": ip, "user_agent": user_agent, "at": now},
+                )
             raise RefreshTokenReused()
         if outcome is Outcome.BINDING_MISMATCH:
             await self.events.record(

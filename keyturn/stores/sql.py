@@ -21,6 +21,7 @@ from keyturn.keys import StoredKey
 from keyturn.stores.base import SecurityEvent
 from keyturn.stores.schema import events, sessions, signing_keys, users
 from keyturn.stores.sqlengine import guarded, is_sqlite, make_engine, upgrade
+from keyturn.stores.sqlfast import HotPath, hot_path_for
 
 _S = sessions.c
 
@@ -57,14 +58,19 @@ def _live(now: float) -> sa.ColumnElement[bool]:
 class SqlStore:
     """UserStore + SessionStore + KeyStore + EventStore on one SQL database."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, hot: HotPath | None = None) -> None:
         self.engine = engine
         self._timeout = timeout
+        self._hot = hot
         self._lock_rows = not is_sqlite(engine)  # SQLite's BEGIN IMMEDIATE already serialises
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 3.0, pool_size: int = 10, pool_timeout: float = 2.0) -> SqlStore:
-        return cls(make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, connect_timeout=timeout), timeout=timeout)
+    def from_url(
+        cls, url: str, *, timeout: float = 3.0, pool_size: int = 10, pool_timeout: float = 2.0, hot_path: bool = True
+    ) -> SqlStore:
+        engine = make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, connect_timeout=timeout)
+        hot = hot_path_for(url, pool_size=pool_size, timeout=timeout) if hot_path else None
+        return cls(engine, timeout=timeout, hot=hot)
 
     async def migrate(self) -> None:
         await upgrade(self.engine)
@@ -75,6 +81,8 @@ class SqlStore:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._hot is not None:
+            await self._hot.close()
         await self.engine.dispose()
 
     # --- users ------------------------------------------------------------
@@ -155,6 +163,8 @@ class SqlStore:
 
     @guarded()
     async def get_session(self, session_id: str) -> Session | None:
+        if self._hot is not None:
+            return await self._hot.get_session(session_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(sessions.select().where(_S.id == session_id))).first()
         return _session(row) if row else None
@@ -170,6 +180,8 @@ class SqlStore:
         ip: str | None,
         user_agent: str | None,
     ) -> bool:
+        if self._hot is not None:
+            return await self._hot.rotate(session_id, expected_generation, now, idle_expires_at, ip, user_agent)
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 sessions.update()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from keyturn.errors import StoreUnavailable
+from keyturn.stores.sqlfast import driver_unavailable_errors
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -102,7 +103,10 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError, ConnectionError)
+_UNAVAILABLE = (
+    OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError, ConnectionError,
+    *driver_unavailable_errors(),
+)
 
 
 def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:

@@ -64,6 +64,8 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule()
     def login(self) -> None:
+        # Every action takes a moment, so LRU order never hinges on random ids.
+        self.clock.advance(0.001)
         now = self.clock.now()
         live = [m for m in self.sessions if m.live(now)]
         if len(live) >= MAX_SESSIONS:
@@ -112,6 +114,7 @@ class SessionMachine(RuleBasedStateMachine):
         m.revoked = True
 
     def check_refresh(self, m: ModelSession, gen: int) -> None:
+        self.clock.advance(0.001)
         now = self.clock.now()
         token = m.issued[gen]
         if m.revoked:

@@ -1,0 +1,178 @@
+"""The refresh hot path on SQL, straight on the driver.
+
+One refresh needs one statement: the conditional UPDATE (and a cold cache
+adds one SELECT). Through SQLAlchemy's async layer each of those costs a
+BEGIN, a cursor, a COMMIT and a pool reset — with aiosqlite, a thread hop
+each; with asyncpg, a round trip each. Here a single autocommitted statement
+is one hop / one round trip, on a prepared statement. Everything else stays
+on SQLAlchemy (``sql.py``); the statements below are the same ones it builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol
+
+from keyturn.core.sessions import Session
+
+_COLUMNS = (
+    "id, user_id, salt, generation, created_at, rotated_at, last_used_at, idle_expires_at, "
+    "absolute_expires_at, login_ip, user_agent, last_ip, last_user_agent, dpop_jkt, revoked_at, revoke_reason"
+)
+
+
+def _session(row: Any) -> Session:
+    return Session(
+        id=row[0], user_id=row[1], salt=bytes(row[2]), generation=row[3], created_at=row[4],
+        rotated_at=row[5], last_used_at=row[6], idle_expires_at=row[7], absolute_expires_at=row[8],
+        login_ip=row[9], user_agent=row[10], last_ip=row[11], last_user_agent=row[12],
+        dpop_jkt=row[13], revoked_at=row[14], revoke_reason=row[15],
+    )
+
+
+class HotPath(Protocol):
+    async def get_session(self, session_id: str) -> Session | None: ...
+
+    async def rotate(
+        self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
+        ip: str | None, user_agent: str | None,
+    ) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class SqliteHotPath:
+    """One dedicated aiosqlite connection in autocommit mode: a single
+    UPDATE is atomic in SQLite, so no explicit transaction is needed."""
+
+    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = ?"
+    _ROTATE = (
+        "UPDATE kt_sessions SET generation = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?, "
+        "last_ip = ?, last_user_agent = ? "
+        "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ?"
+    )
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> Any:
+        if self._conn is None:
+            async with self._lock:
+                if self._conn is None:
+                    import aiosqlite
+
+                    Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                    conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10)
+                    await conn.execute("PRAGMA busy_timeout=10000")
+                    await conn.execute("PRAGMA synchronous=NORMAL")
+                    self._conn = conn
+        return self._conn
+
+    async def get_session(self, session_id: str) -> Session | None:
+        conn = await self._connection()
+        # Execute, fetch and close in one call: a cursor left open across an
+        # await would hold a read snapshot that a later UPDATE on this
+        # connection could not upgrade (SQLITE_BUSY_SNAPSHOT, no retry).
+        rows = await conn.execute_fetchall(self._GET, (session_id,))
+        return _session(rows[0]) if rows else None
+
+    async def rotate(
+        self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
+        ip: str | None, user_agent: str | None,
+    ) -> bool:
+        conn = await self._connection()
+        cur = await conn.execute(
+            self._ROTATE,
+            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now),
+        )
+        return bool(cur.rowcount == 1)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+
+class PostgresHotPath:
+    """An asyncpg pool; statements are prepared once per connection."""
+
+    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = $1"
+    _ROTATE = (
+        "UPDATE kt_sessions SET generation = $1, rotated_at = $2, last_used_at = $2, idle_expires_at = $3, "
+        "last_ip = $4, last_user_agent = $5 "
+        "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2"
+    )
+
+    def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
+        self._dsn = dsn
+        self._size = pool_size
+        self._timeout = timeout
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> Any:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    import asyncpg
+
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=1, max_size=self._size, timeout=self._timeout,
+                        command_timeout=max(self._timeout, 5.0),
+                    )
+        return self._pool
+
+    async def get_session(self, session_id: str) -> Session | None:
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            row = await conn.fetchrow(self._GET, session_id)
+        return _session(row) if row else None
+
+    async def rotate(
+        self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
+        ip: str | None, user_agent: str | None,
+    ) -> bool:
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            status = await conn.execute(
+                self._ROTATE, expected_generation + 1, now, idle_expires_at, ip, user_agent,
+                session_id, expected_generation,
+            )
+        return bool(status == "UPDATE 1")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def hot_path_for(url: str, *, pool_size: int, timeout: float) -> HotPath | None:
+    """A driver-level hot path where we have one; ``None`` keeps SQLAlchemy."""
+    scheme, _, rest = url.partition("://")
+    base = scheme.split("+", 1)[0].lower()
+    if base == "sqlite":
+        path = rest[1:] if rest.startswith("/") else rest
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return SqliteHotPath(path)
+    if base in ("postgresql", "postgres") and (scheme.lower() in ("postgresql", "postgres", "postgresql+asyncpg")):
+        return PostgresHotPath(f"postgresql://{rest}", pool_size=pool_size, timeout=timeout)
+    return None
+
+
+def driver_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Driver exceptions that mean "the database is not reachable"."""
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import asyncpg
+
+        errors += [asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+                   asyncpg.TooManyConnectionsError]
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    return tuple(errors)
