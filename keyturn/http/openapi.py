@@ -81,7 +81,7 @@ class RefreshForm(BaseModel):
     refresh_token: str | None = None
 
 
-_MODELS = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
+_MODELS: list[type[BaseModel]] = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
            Error, Status, Readiness, RefreshForm]
 
 
@@ -97,7 +97,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", **_json(Error)} for s in statuses}
 
 
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _OPS: dict[str, dict[str, Any]] = {
     "register": {"requestBody": {"required": True, **_json(Credentials)},
                  "responses": {"201": {"description": "created", **_json(Registered)}, **_errors(400, 403, 409, 413, 503)}},

@@ -5,7 +5,7 @@ answers and errors. The only place a ``KeyturnError`` becomes a status code.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,7 +32,8 @@ MAX_UA = 512
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(int(ts), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO-8601 UTC with ``Z``, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
 
 
 class JSONResponse(Response):

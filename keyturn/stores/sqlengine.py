@@ -103,7 +103,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_UNAVAILABLE = (
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OperationalError, InterfaceError, PoolTimeout, OSError, asyncio.TimeoutError, ConnectionError,
     *driver_unavailable_errors(),
 )
