@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_level: str = "info"
 
+    # --- ops ---
+    log_format: Literal["auto", "json", "text"] = "auto"
+    metrics_token: str | None = Field(None, repr=False)
+
     # --- client / verifier (revocation feed) ---
     # Resource servers allowed to read GET /auth/revocations with HTTP Basic:
     # "id:secret,id2:secret2". Interim: issue 5's `keyturn clients add` replaces it.
@@ -84,7 +88,10 @@ class Settings(BaseSettings):
         return out
 
     # --- engines ---
-    redis_key_prefix: str = Field("kt", min_length=1, max_length=64, pattern=r"^[^{}\s]+$")
+    redis_key_prefix: str = Field(
+        "kt", min_length=1, max_length=64, pattern=r"^[^{}\s]+$",
+        description="Prefix of every Redis key, so several deployments can share one Redis (no braces: they pick the Cluster slot).",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

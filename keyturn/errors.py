@@ -65,6 +65,16 @@ class NotFound(KeyturnError):
     description = "not found"
 
 
+class CsrfRejected(KeyturnError):
+    """A cookie-authenticated call without the proof that it came from our
+    own page (the ``X-Keyturn-Cookie`` header, a same-origin ``Origin``)."""
+
+    code = "csrf_rejected"
+    error = "invalid_request"
+    status = 403
+    description = "cookie requests need the X-Keyturn-Cookie header and a same-origin Origin"
+
+
 # --- login -----------------------------------------------------------------
 
 
@@ -219,6 +229,7 @@ ALL_CODES: tuple[str, ...] = tuple(
                 UsernameTaken,
                 WeakPassword,
                 NotFound,
+                CsrfRejected,
                 InvalidCredentials,
                 RateLimited,
                 MissingRefreshToken,

@@ -7,6 +7,7 @@ take is still logged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,6 +21,8 @@ log = logging.getLogger("keyturn.events")
 class EventRecorder:
     def __init__(self, store: EventStore) -> None:
         self._store = store
+        # Synchronous observers (metrics); they must not raise or block.
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     async def record(
         self,
@@ -41,6 +44,8 @@ class EventRecorder:
             type,
             extra={"event": type, "user_id": user_id, "session_id": session_id, "ip": ip, "detail": detail},
         )
+        for listener in self.listeners:
+            listener(type, detail)
         try:
             await self._store.add_event(event)
         except StoreUnavailable:

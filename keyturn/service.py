@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyturn.clock import Clock
 from keyturn.config import Settings
@@ -50,6 +50,7 @@ class TokenPair:
     refresh_expires_at: float
     session_expires_at: float
     token_type: str = "Bearer"
+    grace: bool = False  # an idempotent retry inside the grace window (metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +229,10 @@ class TokenService:
     ) -> TokenPair:
         if outcome is Outcome.GRACE:
             # Idempotent retry: the same successor, recomputed; a fresh access token.
-            return self._mint(
+            return replace(self._mint(
                 session.id, session.user_id, session.salt, session.generation, now,
                 session.idle_expires_at, session.absolute_expires_at,
-            )
+            ), grace=True)
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.

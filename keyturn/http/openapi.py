@@ -140,6 +140,9 @@ _OPS: dict[str, dict[str, Any]] = {
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
     "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
+    "metrics": {"security": _BEARER, "description": "Prometheus text format; the bearer is KEYTURN_METRICS_TOKEN when set.",
+                "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              **_errors(401)}},
     "readyz": {"responses": {"200": {"description": "ready", **_json(Readiness)},
                              "503": {"description": "a store is down", **_json(Readiness)}}},
 }
