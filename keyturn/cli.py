@@ -29,6 +29,10 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
+from keyturn import cli_ops  # noqa: E402  (commands registered below the apps they join)
+
+cli_ops.register(app)
+
 
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"keyturn: error: {message}", err=True)
@@ -57,10 +61,16 @@ def with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await rt.close()
 
+    from cryptography.exceptions import InvalidTag
+
     try:
         return asyncio.run(main())
     except KeyturnError as exc:
         fail(exc.description, 1)
+        raise  # unreachable
+    except InvalidTag:
+        fail("the master key does not decrypt the stored signing keys (wrong KEYTURN_MASTER_KEY?); "
+             "run `keyturn doctor`", 1)
         raise  # unreachable
 
 
@@ -72,14 +82,26 @@ def serve(
 ) -> None:
     """Run the HTTP token service (uvicorn, uvloop, httptools).
 
-    Example: KEYTURN_DATABASE_URL=sqlite:///./keyturn.db keyturn serve --port 8000
+    Logs are JSON lines (readable text on a terminal; KEYTURN_LOG_FORMAT);
+    /metrics is Prometheus; /account is the people-facing page.
+
+    Examples:
+
+      keyturn serve
+
+      KEYTURN_DATABASE_URL=postgresql://keyturn@db/keyturn KEYTURN_MASTER_KEY=... keyturn serve --host 0.0.0.0 --workers 4
     """
-    import logging
+    import logging.config
 
     import uvicorn
 
+    from keyturn.logs import logging_config
+
     settings = settings_or_exit()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # JSON lines (readable text on a terminal); the same config reaches every
+    # worker process through uvicorn's log_config.
+    log_config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
     try:
         # Resolve (and on first start create) the master key once, before
         # the workers fork, so they all agree on it.
@@ -103,6 +125,7 @@ def serve(
         server_header=False,
         access_log=False,
         log_level=settings.log_level.lower(),
+        log_config=log_config,
         timeout_keep_alive=5,
     )
 
@@ -112,7 +135,14 @@ def users_add(
     name: str,
     password: str = typer.Option(None, help="Password (prompted for when omitted)."),
 ) -> None:
-    """Create a user. Example: keyturn users add alice"""
+    """Create a user; prints the new user id.
+
+    Examples:
+
+      keyturn users add alice            (prompts for the password)
+
+      printf '%s\n' "$PW" | keyturn users add alice
+    """
     if password is None:
         password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
 
@@ -124,19 +154,36 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list() -> None:
-    """List users."""
+def users_list(json_out: bool = typer.Option(False, "--json", help=cli_ops.JSON_HELP)) -> None:
+    """List users.
+
+    Examples:
+
+      keyturn users list
+
+      keyturn users list --json | jq -r '.[].username'
+    """
+    from keyturn.http.wire import iso
 
     async def run(rt: Any) -> list[Any]:
         return list(await rt.database.list_users())
 
-    for u in with_runtime(run):
-        typer.echo(f"{u.id}\t{u.username}\t{'disabled' if u.disabled else 'active'}")
+    rows = [
+        {"id": u.id, "username": u.username, "status": "disabled" if u.disabled else "active", "created": iso(u.created_at)}
+        for u in with_runtime(run)
+    ]
+    if json_out:
+        cli_ops.print_json(rows)
+    else:
+        cli_ops.print_table(rows, ["id", "username", "status", "created"], empty="no users")
 
 
 @users_app.command("disable")
 def users_disable(name: str) -> None:
-    """Disable a user and end all of their sessions."""
+    """Disable a user and end all of their sessions.
+
+    Example: keyturn users disable alice
+    """
 
     async def run(rt: Any) -> Any:
         return await rt.service.disable_user(name)
@@ -146,8 +193,18 @@ def users_disable(name: str) -> None:
 
 
 @sessions_app.command("list")
-def sessions_list(user: str = typer.Option(None, "--user", help="Only this user's sessions.")) -> None:
-    """List live sessions."""
+def sessions_list(
+    user: str = typer.Option(None, "--user", help="Only this user's sessions."),
+    json_out: bool = typer.Option(False, "--json", help=cli_ops.JSON_HELP),
+) -> None:
+    """List live sessions: who is logged in, from where, since when.
+
+    Examples:
+
+      keyturn sessions list
+
+      keyturn sessions list --user alice --json
+    """
     from keyturn.core.users import normalize_username
 
     async def run(rt: Any) -> list[Any]:
@@ -161,16 +218,29 @@ def sessions_list(user: str = typer.Option(None, "--user", help="Only this user'
 
     from keyturn.http.wire import iso
 
-    for s in with_runtime(run):
-        typer.echo(f"{s.id}\t{s.user_id}\t{iso(s.last_used_at)}\t{s.last_ip or '-'}\t{s.last_user_agent or '-'}")
+    rows = [
+        {
+            "id": s.id, "user_id": s.user_id, "created": iso(s.created_at), "last_used": iso(s.last_used_at),
+            "ip": s.last_ip or s.login_ip, "user_agent": s.last_user_agent or s.user_agent,
+            "generation": s.generation,
+        }
+        for s in with_runtime(run)
+    ]
+    if json_out:
+        cli_ops.print_json(rows)
+    else:
+        cli_ops.print_table(rows, ["id", "user_id", "created", "last_used", "ip", "user_agent"], empty="no live sessions")
 
 
 @sessions_app.command("revoke")
 def sessions_revoke(session_id: str) -> None:
-    """Revoke one session (its refresh and access tokens die)."""
+    """Revoke one session (its refresh and access tokens die).
+
+    Example: keyturn sessions revoke 3q2-7wEjR0m4yH2p_0cXdA
+    """
 
     async def run(rt: Any) -> bool:
-        return bool(await rt.service.end_session(session_id, reason="admin"))
+        return bool(await rt.service.admin_revoke_session(session_id))
 
     if not with_runtime(run):
         fail("no such live session", 1)
@@ -179,7 +249,10 @@ def sessions_revoke(session_id: str) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply schema migrations (also done on every start)."""
+    """Apply schema migrations (also done on every start).
+
+    Example: KEYTURN_DATABASE_URL=postgresql://keyturn@db/keyturn keyturn db upgrade
+    """
 
     async def run(rt: Any) -> None:
         return None
@@ -190,7 +263,10 @@ def db_upgrade() -> None:
 
 @keys_app.command("new-master-key")
 def keys_new_master_key() -> None:
-    """Print a fresh random master key for KEYTURN_MASTER_KEY."""
+    """Print a fresh random master key for KEYTURN_MASTER_KEY.
+
+    Example: export KEYTURN_MASTER_KEY=$(keyturn keys new-master-key)
+    """
     from keyturn.masterkey import new_master_key
 
     typer.echo(new_master_key())

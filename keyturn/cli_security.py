@@ -37,7 +37,10 @@ def clients_add(name: str) -> None:
 
 @clients_app.command("list")
 def clients_list() -> None:
-    """List resource-server clients (never their secrets)."""
+    """List resource-server clients (never their secrets).
+
+    Example: keyturn clients list
+    """
     from keyturn.http.wire import iso
 
     async def run(rt: Any) -> list[Any]:
@@ -49,7 +52,10 @@ def clients_list() -> None:
 
 def keys_rotate() -> None:
     """Make a new active signing key. The previous public key stays in the
-    JWKS until every token it signed has expired, then leaves."""
+    JWKS until every token it signed has expired, then leaves.
+
+    Example: keyturn keys rotate
+    """
 
     async def run(rt: Any) -> str:
         stored = await rt.keys.rotate(rt.clock.now())
@@ -59,7 +65,10 @@ def keys_rotate() -> None:
 
 
 def keys_list() -> None:
-    """List signing keys: kid, algorithm, created, state."""
+    """List signing keys: kid, algorithm, created, state.
+
+    Example: keyturn keys list
+    """
     from keyturn.http.wire import iso
 
     async def run(rt: Any) -> tuple[list[Any], str]:
@@ -76,7 +85,10 @@ def events_tail(
     user: str = typer.Option(None, "--user", help="Only this user's events (username)."),
     limit: int = typer.Option(50, min=1, max=10_000, help="How many of the latest events."),
 ) -> None:
-    """Print the latest security events, oldest first, one JSON object a line."""
+    """Print the latest security events, oldest first, one JSON object a line.
+
+    Example: keyturn events tail --user alice --limit 20
+    """
     from keyturn.core.users import normalize_username
     from keyturn.events import event_dict
 

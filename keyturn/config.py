@@ -59,28 +59,75 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_level: str = "info"
 
+    # --- ops ---
+    log_format: Literal["auto", "json", "text"] = "auto"
+    metrics_token: str | None = Field(None, repr=False)
+
+    # --- client / verifier (revocation feed) ---
+    # Resource servers allowed to read GET /auth/revocations with HTTP Basic:
+    # "id:secret,id2:secret2". Interim: issue 5's `keyturn clients add` replaces it.
+    resource_clients: str = Field("", repr=False)
+    revocation_max_wait: float = Field(25.0, ge=0, le=120)
+
+    @field_validator("resource_clients")
+    @classmethod
+    def _check_resource_clients(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            cid, sep, secret = item.partition(":")
+            if not (sep and cid and secret):
+                raise ValueError("each entry must be 'id:secret'")  # never echo the value
+        return value
+
+    def resource_client_secrets(self) -> dict[str, str]:
+        """``KEYTURN_RESOURCE_CLIENTS`` as ``{id: secret}``."""
+        out: dict[str, str] = {}
+        for item in self.resource_clients.split(","):
+            cid, sep, secret = item.strip().partition(":")
+            if sep and cid and secret:
+                out[cid] = secret
+        return out
+
+    # --- engines ---
+    redis_key_prefix: str = Field(
+        "kt", min_length=1, max_length=64, pattern=r"^[^{}\s]+$",
+        description="Prefix of every Redis key, so several deployments can share one Redis (no braces: they pick the Cluster slot).",
+    )
+
     # --- security (issue 5) ---
     # Network binding of refresh tokens. Default off: a strict binding logs
     # out every user whose network changes (phones between Wi-Fi and mobile,
     # VPNs, carrier NAT), while an attacker on the victim's network passes
     # anyway; DPoP is the strong binding. "alert" keeps users logged in and
     # emits binding_mismatch events; "enforce" refuses (401 binding_mismatch).
-    ip_binding: Literal["off", "alert", "enforce"] = "off"
-    ip_binding_v4_prefix: int = Field(24, ge=0, le=32)
-    ip_binding_v6_prefix: int = Field(64, ge=0, le=128)
-    ua_binding: bool = False
-    login_max_failures: int = Field(10, ge=1, le=10_000)
-    login_ip_max_failures: int = Field(20, ge=1, le=100_000)
-    refresh_ip_max_invalid: int = Field(20, ge=1, le=100_000)
-    login_max_delay: int = Field(300, ge=1, le=3600)
-    dpop_iat_window: int = Field(60, ge=5, le=600)
-    dpop_algs: list[str] = Field(default_factory=lambda: ["EdDSA", "ES256", "ES384", "RS256", "PS256"])
-    hs256_secret: str | None = Field(None, repr=False)
-    key_rotation_interval: int = Field(0, ge=0)
-    webhook_url: str | None = None
-    webhook_secret: str | None = Field(None, repr=False)
-    webhook_queue_size: int = Field(1000, ge=1, le=100_000)
-    redis_allow_eviction: bool = False
+    ip_binding: Literal["off", "alert", "enforce"] = Field(
+        "off", description="Network binding of refresh tokens: `off`, `alert` (allow, emit binding_mismatch) or "
+        "`enforce` (401 binding_mismatch, token not consumed). See docs/security.md for the trade-off.")
+    ip_binding_v4_prefix: int = Field(24, ge=0, le=32, description="IPv4 prefix length that counts as the same network.")
+    ip_binding_v6_prefix: int = Field(64, ge=0, le=128, description="IPv6 prefix length that counts as the same network.")
+    ua_binding: bool = Field(False, description="With binding on, also require the login's User-Agent.")
+    login_max_failures: int = Field(
+        10, ge=1, le=10_000, description="Consecutive failed logins per account before growing delays (429).")
+    login_ip_max_failures: int = Field(
+        20, ge=1, le=100_000, description="Failed logins per minute per client address (IPv6: per /64) before 429.")
+    refresh_ip_max_invalid: int = Field(
+        20, ge=1, le=100_000, description="Invalid refresh tokens per minute per client address before 429.")
+    login_max_delay: int = Field(
+        300, ge=1, le=3600, description="Cap of the per-account login delay, seconds (a soft lock, never a hard one).")
+    dpop_iat_window: int = Field(60, ge=5, le=600, description="How old a DPoP proof's iat may be, seconds.")
+    dpop_algs: list[str] = Field(
+        default_factory=lambda: ["EdDSA", "ES256", "ES384", "RS256", "PS256"],
+        description="Algorithms accepted in DPoP proofs (asymmetric only), comma-separated.")
+    hs256_secret: str | None = Field(
+        None, repr=False, description="With signing_alg HS256: the shared signing secret, at least 32 bytes.")
+    key_rotation_interval: int = Field(
+        0, ge=0, description="Rotate the signing key every this many seconds (0 = only by `keyturn keys rotate`).")
+    webhook_url: str | None = Field(None, description="POST every security event here (signed; needs webhook_secret).")
+    webhook_secret: str | None = Field(
+        None, repr=False, description="HMAC-SHA256 key of the Keyturn-Signature header on webhook calls.")
+    webhook_queue_size: int = Field(
+        1000, ge=1, le=100_000, description="Events waiting for the webhook; beyond it they are dropped (logged).")
+    redis_allow_eviction: bool = Field(
+        False, description="Start even if Redis may evict keys (maxmemory-policy other than noeviction); logs loudly.")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -65,6 +65,16 @@ class NotFound(KeyturnError):
     description = "not found"
 
 
+class CsrfRejected(KeyturnError):
+    """A cookie-authenticated call without the proof that it came from our
+    own page (the ``X-Keyturn-Cookie`` header, a same-origin ``Origin``)."""
+
+    code = "csrf_rejected"
+    error = "invalid_request"
+    status = 403
+    description = "cookie requests need the X-Keyturn-Cookie header and a same-origin Origin"
+
+
 # --- login -----------------------------------------------------------------
 
 
@@ -183,8 +193,19 @@ class InvalidDpopProof(KeyturnError):
     description = "the DPoP proof is invalid"
 
 
+class InsufficientScope(BearerError):
+    """RFC 6750 §3.1 ``insufficient_scope``: "The request requires higher
+    privileges than provided by the access token" (403)."""
+
+    code = "insufficient_scope"
+    error = "insufficient_scope"
+    status = 403
+    description = "the access token lacks a required scope"
+
+
 class InvalidClient(KeyturnError):
-    """RFC 6749 §5.2 ``invalid_client``: "Client authentication failed"."""
+    """RFC 6749 §5.2 ``invalid_client``: "Client authentication failed"
+    (a resource server: introspection, the revocation feed)."""
 
     code = "invalid_client"
     error = "invalid_client"
@@ -221,6 +242,7 @@ ALL_CODES: tuple[str, ...] = tuple(
                 UsernameTaken,
                 WeakPassword,
                 NotFound,
+                CsrfRejected,
                 InvalidCredentials,
                 RateLimited,
                 MissingRefreshToken,
@@ -233,9 +255,10 @@ ALL_CODES: tuple[str, ...] = tuple(
                 TokenExpired,
                 TokenRevoked,
                 MissingToken,
+                InsufficientScope,
+                InvalidClient,
                 StoreUnavailable,
                 InvalidDpopProof,
-                InvalidClient,
             )
         }
     )

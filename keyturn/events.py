@@ -23,6 +23,8 @@ class EventRecorder:
     def __init__(self, store: EventStore, sink: Callable[[dict[str, Any]], object] | None = None) -> None:
         self._store = store
         self.sink = sink
+        # Synchronous observers (metrics); they must not raise or block.
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     async def record(
         self,
@@ -45,6 +47,8 @@ class EventRecorder:
             orjson.dumps(line).decode(),
             extra={"event": type, "user_id": user_id, "session_id": session_id, "ip": ip, "detail": detail},
         )
+        for listener in self.listeners:
+            listener(type, detail)
         try:
             await self._store.add_event(event)
         except StoreUnavailable:

@@ -133,8 +133,10 @@ class KeySet:
         await self.reload(now)
         if self._active is None:
             stored, _ = generate(self._alg, self._cipher, now)
-            await self._repo.add_key(stored)
-            log.info("created signing key", extra={"kid": stored.kid, "alg": stored.alg})
+            # Replicas starting together on an empty database race here: the
+            # store inserts only if no active key exists yet, so all agree.
+            if await self._repo.add_first_key(stored):
+                log.info("created signing key", extra={"kid": stored.kid, "alg": stored.alg})
             await self.reload(now)
 
     async def rotate(self, now: float) -> StoredKey:

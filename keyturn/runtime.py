@@ -20,6 +20,7 @@ from keyturn.guards import AccessDenylist, DpopGuard, Throttle
 from keyturn.keys import KeyCipher, KeySet, derive
 from keyturn.masterkey import resolve_master_key
 from keyturn.passwords import PasswordHasher
+from keyturn.revocation import MemoryRevocationLog, RevocationFeed, RevocationLog
 from keyturn.service import TokenService
 from keyturn.stores.memory import MemoryStore
 from keyturn.stores.security_memory import MemorySecurityStore
@@ -67,8 +68,11 @@ def open_security_store(settings: Settings, store: Any) -> Any:
         return SqlSecurityStore(store.engine, timeout=settings.store_timeout, hot=hot)
     if isinstance(store, MemoryStore):
         return MemorySecurityStore(beside=store)
-    maker = getattr(store, "security_store", None)  # e.g. the Redis engine's own
-    return maker() if callable(maker) else None
+    if type(store).__name__ == "RedisSessionStore":
+        from keyturn.stores.security_redis import RedisSecurityStore
+
+        return RedisSecurityStore.beside(store)
+    return None
 
 
 def binding_policy(settings: Settings) -> BindingPolicy:
@@ -93,6 +97,7 @@ class Runtime:
     security: Any = None  # stores.security.SecurityStore on the session store's engine
     clients: Any = None  # stores.security.ResourceClientStore on the database
     webhook: WebhookSender | None = None
+    revocations: RevocationFeed | None = None
 
     async def start(self) -> None:
         """Migrate, then make sure an active signing key exists."""
@@ -158,6 +163,9 @@ def build_runtime(
         database, KeyCipher(master), settings.signing_alg,
         publish_for=settings.access_token_ttl + settings.clock_leeway,
     )
+    revocations = RevocationFeed(
+        open_revocation_log(settings, database), ttl=settings.access_token_ttl + settings.clock_leeway
+    )
     service = TokenService(
         settings,
         users=database,
@@ -172,6 +180,7 @@ def build_runtime(
         events=EventRecorder(database),
         clock=clock,
         binding=binding_policy(settings),
+        revocations=revocations,
     )
     # Counters, denylist and jti cache live with the sessions, so replicas
     # that share sessions share them; resource clients live with the users.
@@ -191,6 +200,16 @@ def build_runtime(
         service.events.sink = webhook.submit
     return Runtime(
         settings, clock, database, session_store, keys, service,
-        ProxyPolicy.from_cidrs(settings.trusted_proxies),
+        ProxyPolicy.from_cidrs(settings.trusted_proxies), revocations=revocations,
         security=security, clients=clients, webhook=webhook,
     )
+
+
+def open_revocation_log(settings: Settings, database: Any) -> RevocationLog:
+    """The revocation feed lives in the SQL database when there is one, so
+    replicas share it; the memory engine keeps it in process."""
+    if isinstance(database, SqlStore):
+        from keyturn.stores.sql_revocations import SqlRevocationLog
+
+        return SqlRevocationLog(database.engine, timeout=settings.store_timeout)
+    return MemoryRevocationLog()

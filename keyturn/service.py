@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyturn.clock import Clock
 from keyturn.config import Settings
@@ -34,6 +34,7 @@ from keyturn.events import EventRecorder
 from keyturn.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
 from keyturn.keys import KeySet
 from keyturn.passwords import PasswordHasher
+from keyturn.revocation import RevocationNotifier
 from keyturn.stores.base import SessionStore, UserStore
 
 log = logging.getLogger("keyturn.service")
@@ -51,6 +52,7 @@ class TokenPair:
     refresh_expires_at: float
     session_expires_at: float
     token_type: str = "Bearer"
+    grace: bool = False  # an idempotent retry inside the grace window (metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class TokenService:
         throttle: Throttle | None = None,
         denylist: AccessDenylist | None = None,
         dpop: DpopGuard | None = None,
+        revocations: RevocationNotifier | None = None,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -106,6 +109,7 @@ class TokenService:
         self.throttle = throttle
         self.denylist = denylist
         self.dpop = dpop
+        self.revocations = revocations
         self._access_ttl = settings.access_token_ttl
         self._idle_ttl = settings.refresh_token_ttl
         self._facts: OrderedDict[str, _Facts] = OrderedDict()
@@ -173,6 +177,7 @@ class TokenService:
         )
         # Evicted sessions' access tokens die too (a store fault fails the login).
         await self.denylist.deny_sessions(evicted, now)
+        await self._revoked(evicted, now)
         for sid in evicted:
             await self.events.record("session_evicted", now, user_id=user.id, session_id=sid, by_session=session.id)
         await self.events.record("login", now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent)
@@ -227,7 +232,7 @@ class TokenService:
                 return pair
         for _ in range(8):
             if session is None:
-                session = await self.sessions.get_session(sid)
+                session = await self.sessions.get_session(sid, user_id=facts.user_id)
                 if session is None:
                     raise RefreshTokenInvalid()
             grace_ok = same or self._same_network(session.last_ip, ip)
@@ -257,7 +262,9 @@ class TokenService:
         ip: str | None, user_agent: str | None, same: bool,
     ) -> TokenPair | None:
         idle = slide_idle_expiry(now, self._idle_ttl, facts.absolute_expires_at)
-        won = await self.sessions.rotate(sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent)
+        won = await self.sessions.rotate(
+            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id
+        )
         if not won:
             return None
         if not same:
@@ -275,14 +282,15 @@ class TokenService:
     ) -> TokenPair:
         if outcome is Outcome.GRACE:
             # Idempotent retry: the same successor, recomputed; a fresh access token.
-            return self._pair(session, now)
+            return replace(self._pair(session, now), grace=True)
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
             # Denylist first: whatever fails after, the access tokens are dead.
             await self.denylist.deny_sessions([session.id], now)
-            first = await self.sessions.revoke_session(session.id, now=now, reason="reuse")
+            first = await self.sessions.revoke_session(session.id, now=now, reason="reuse", user_id=session.user_id)
             if first:  # one event per theft, not one per racing request
+                await self._revoked([session.id], now)
                 await self.events.record(
                     "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
                     ip=ip, user_agent=user_agent, presented_generation=generation,
@@ -361,7 +369,7 @@ class TokenService:
         """``check_access`` plus the session itself, for callers that need
         it (the HTTP routes do not: they use ``check_access`` alone)."""
         claims = await self.check_access(token, scheme=scheme, dpop=dpop)
-        session = await self.sessions.get_session(claims.sid)
+        session = await self.sessions.get_session(claims.sid, user_id=claims.sub)
         if session is None or session.user_id != claims.sub:
             raise TokenInvalid()
         if session.revoked_at is not None or session.absolute_expires_at <= self.clock.now():
@@ -403,27 +411,34 @@ class TokenService:
         await self.denylist.deny_sessions(set(ids) - set(live), now)
         return ids
 
-    async def end_session(self, session_id: str, *, reason: str) -> bool:
-        """Revoke one session and its access tokens (admin, RFC 7009)."""
+    async def end_session(self, session_id: str, *, reason: str, user_id: str | None = None) -> bool:
+        """Revoke one session and its access tokens (admin, RFC 7009).
+        True if it was live."""
         now = self.clock.now()
         await self.denylist.deny_sessions([session_id], now)
-        return await self.sessions.revoke_session(session_id, now=now, reason=reason)
+        done = await self.sessions.revoke_session(session_id, now=now, reason=reason, user_id=user_id)
+        if done:
+            await self._revoked([session_id], now)
+        return done
 
     async def logout(self, claims: AccessClaims, *, ip: str | None = None) -> None:
         now = self.clock.now()
         await self.denylist.deny_sessions([claims.sid], now)
-        await self.sessions.revoke_session(claims.sid, now=now, reason="logout")
+        await self.sessions.revoke_session(claims.sid, now=now, reason="logout", user_id=claims.sub)
+        await self._revoked([claims.sid], now)
         await self.events.record("logout", now, user_id=claims.sub, session_id=claims.sid, ip=ip)
 
     async def logout_all(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
         ids = await self._end_sessions(claims.sub, now, "logout_all")
+        await self._revoked([*ids, claims.sid], now)
         await self.events.record("logout_all", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
         return ids
 
     async def logout_others(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
         ids = await self._end_sessions(claims.sub, now, "logout_others", keep=claims.sid)
+        await self._revoked(ids, now)
         await self.events.record("logout_others", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
         return ids
 
@@ -431,12 +446,13 @@ class TokenService:
         return await self.sessions.list_sessions(user_id, now=self.clock.now())
 
     async def revoke_own_session(self, claims: AccessClaims, session_id: str) -> None:
-        session = await self.sessions.get_session(session_id) if len(session_id) <= 64 else None
+        session = await self.sessions.get_session(session_id, user_id=claims.sub) if len(session_id) <= 64 else None
         if session is None or session.user_id != claims.sub or not session.is_live(self.clock.now()):
             raise NotFound("no such session")  # another user's session looks the same
         now = self.clock.now()
         await self.denylist.deny_sessions([session_id], now)
-        await self.sessions.revoke_session(session_id, now=now, reason="user_revoked")
+        await self.sessions.revoke_session(session_id, now=now, reason="user_revoked", user_id=claims.sub)
+        await self._revoked([session_id], now)
         await self.events.record("session_revoked", now, user_id=claims.sub, session_id=session_id, by_session=claims.sid)
 
     async def change_password(self, claims: AccessClaims, current: object, new: object, *, ip: str | None = None) -> None:
@@ -454,7 +470,8 @@ class TokenService:
             raise InvalidCredentials("the current password is wrong")
         await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
         now = self.clock.now()
-        await self._end_sessions(user.id, now, "password_changed", keep=claims.sid)
+        ids = await self._end_sessions(user.id, now, "password_changed", keep=claims.sid)
+        await self._revoked(ids, now)
         await self.events.record("password_changed", now, user_id=user.id, session_id=claims.sid, ip=ip)
 
     async def disable_user(self, username: str) -> User:
@@ -463,9 +480,20 @@ class TokenService:
             raise NotFound("no such user")
         await self.users.set_disabled(user.id, True)
         now = self.clock.now()
-        await self._end_sessions(user.id, now, "user_disabled")
+        ids = await self._end_sessions(user.id, now, "user_disabled")
+        await self._revoked(ids, now)
         await self.events.record("user_disabled", now, user_id=user.id)
         return user
+
+    async def admin_revoke_session(self, session_id: str) -> bool:
+        """An operator's revoke (``keyturn sessions revoke``). True if it was live."""
+        return await self.end_session(session_id, reason="admin")
+
+    async def _revoked(self, sids: list[str], now: float) -> None:
+        """Tell the revocation feed, after the store committed: resource
+        servers then reject the sessions' access tokens before they expire."""
+        if self.revocations is not None and sids:
+            await self.revocations.notify(sids, now=now)
 
 
 def _peek_kid(token: str) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -20,8 +21,11 @@ from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError
 from keyturn.http import oauth_routes
+from keyturn.http import observe
 from keyturn.http import routes as r
+from keyturn.http.account import AccountPage
 from keyturn.http.openapi import openapi_document
+from keyturn.http.revocations import revocations
 from keyturn.http.wire import JSONResponse, error_response
 from keyturn.runtime import Runtime, build_runtime
 
@@ -44,9 +48,11 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("DELETE", "/auth/sessions/{session_id}", r.delete_session, "delete_session"),
     ("POST", "/oauth/revoke", oauth_routes.revoke, "oauth_revoke"),
     ("POST", "/oauth/introspect", oauth_routes.introspect, "oauth_introspect"),
+    ("GET", "/auth/revocations", revocations, "revocations"),
     ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),
+    ("GET", "/metrics", observe.metrics_endpoint, "metrics"),
 ]
 
 
@@ -114,9 +120,16 @@ def create_app(
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/docs", docs, methods=["GET"], include_in_schema=False),
     ]
+    metrics = observe.Metrics()
+    account = AccountPage()
+    routes += [
+        Route("/account", account.page, methods=["GET"]),
+        Route("/account/static/{name}", account.asset, methods=["GET"]),
+    ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(observe.ObserveMiddleware, runtime=rt, metrics=metrics)],
         exception_handlers={
             KeyturnError: _keyturn_error,
             HTTPException: _http_error,
@@ -125,4 +138,5 @@ def create_app(
         },
     )
     app.state.runtime = rt
+    observe.install(app, rt, metrics)
     return app

@@ -76,6 +76,16 @@ class Readiness(BaseModel):
     stores: dict[str, str]
 
 
+class RevokedSession(BaseModel):
+    sid: str
+    exp: int
+
+
+class RevocationList(BaseModel):
+    cursor: str
+    revoked: list[RevokedSession]
+
+
 class RefreshForm(BaseModel):
     grant_type: str
     refresh_token: str | None = None
@@ -103,7 +113,7 @@ class Introspection(BaseModel):
 
 
 _MODELS: list[type[BaseModel]] = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
-           Error, Status, Readiness, RefreshForm, TokenForm, Introspection]
+           Error, Status, Readiness, RefreshForm, RevocationList, TokenForm, Introspection]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -150,9 +160,17 @@ _OPS: dict[str, dict[str, Any]] = {
                              "application/x-www-form-urlencoded": {"schema": _ref(TokenForm)}}},
                          "responses": {"200": {"description": "RFC 7662 answer", **_json(Introspection)},
                                        **_errors(400, 401, 413, 503)}},
+    "revocations": {
+        "security": [{"basic": []}],
+        "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "string"}},
+                       {"name": "wait", "in": "query", "required": False, "schema": {"type": "number"}}],
+        "responses": {"200": {"description": "revoked sessions", **_json(RevocationList)}, **_errors(400, 401, 503)}},
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
     "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
+    "metrics": {"security": _BEARER, "description": "Prometheus text format; the bearer is KEYTURN_METRICS_TOKEN when set.",
+                "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              **_errors(401)}},
     "readyz": {"responses": {"200": {"description": "ready", **_json(Readiness)},
                              "503": {"description": "a store is down", **_json(Readiness)}}},
 }

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyturn.core.tokens import AccessClaims
+from keyturn.http.account import check_cookie_csrf, wants_cookie
 from keyturn.errors import (
     BadRequest,
     KeyturnError,
@@ -70,10 +71,15 @@ async def register(request: Request) -> Response:
 async def login(request: Request) -> Response:
     rt = runtime(request)
     body = await read_json(request, rt.settings.max_body_bytes)
+    if wants_cookie(request):
+        check_cookie_csrf(request)  # no login CSRF into someone else's account
     pair = await rt.service.login(
         _string_field(body, "username"), _string_field(body, "password"),
         ip=client_ip(request), user_agent=user_agent(request), dpop=dpop_request(request),
     )
+    if wants_cookie(request):
+        # The /account page: refresh token in the HttpOnly cookie only.
+        return _with_cookie(token_response(pair, include_refresh=False), request, pair)
     return token_response(pair)
 
 
@@ -114,11 +120,14 @@ async def refresh(request: Request) -> Response:
         raise MissingRefreshToken()
     if not isinstance(token, str):
         raise BadRequest("'refresh_token' must be a string")
+    if from_cookie:
+        check_cookie_csrf(request)  # the cookie is ambient: prove the call is ours
     pair = await rt.service.refresh(
         token, ip=client_ip(request), user_agent=user_agent(request), dpop=dpop_request(request)
     )
-    response = token_response(pair)
-    return _with_cookie(response, request, pair) if from_cookie else response
+    if from_cookie:
+        return _with_cookie(token_response(pair, include_refresh=False), request, pair)
+    return token_response(pair)
 
 
 async def reissue(request: Request) -> Response:

@@ -24,6 +24,7 @@ from keyturn.errors import (
     RateLimited,
     RefreshError,
 )
+from keyturn.logs import CURRENT
 from keyturn.service import TokenPair
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
@@ -59,8 +60,16 @@ def token_body(pair: TokenPair) -> dict[str, Any]:
     }
 
 
-def token_response(pair: TokenPair) -> Response:
-    return Response(orjson.dumps(token_body(pair)), 200, headers=NO_STORE, media_type="application/json")
+def token_response(pair: TokenPair, *, include_refresh: bool = True) -> Response:
+    """The token answer; without the refresh token when it travels in the
+    HttpOnly cookie instead (page script must never see it)."""
+    ctx = CURRENT.get()
+    if ctx is not None:
+        ctx.grace = pair.grace  # for the refresh-outcome metric
+    body = token_body(pair)
+    if not include_refresh:
+        del body["refresh_token"]
+    return Response(orjson.dumps(body), 200, headers=NO_STORE, media_type="application/json")
 
 
 def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
@@ -71,6 +80,9 @@ def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
     """
     status = exc.status
     error = exc.error
+    ctx = CURRENT.get()
+    if ctx is not None:
+        ctx.code = exc.code  # for the access log line and the outcome metrics
     if oauth and isinstance(exc, (RefreshError, InvalidDpopProof)):
         status = 400
     body = {"error": error, "error_description": exc.description, "code": exc.code}

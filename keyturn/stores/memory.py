@@ -81,9 +81,13 @@ class MemoryStore:
         self.sessions[session.id] = session
         return evicted
 
-    async def get_session(self, session_id: str) -> Session | None:
+    def _find(self, session_id: str, user_id: str | None) -> Session | None:
+        s = self.sessions.get(session_id)
+        return None if s is None or (user_id is not None and s.user_id != user_id) else s
+
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
         self._check()
-        return self.sessions.get(session_id)
+        return self._find(session_id, user_id)
 
     async def rotate(
         self,
@@ -94,9 +98,10 @@ class MemoryStore:
         idle_expires_at: float,
         ip: str | None,
         user_agent: str | None,
+        user_id: str | None = None,
     ) -> bool:
         self._check()
-        s = self.sessions.get(session_id)
+        s = self._find(session_id, user_id)
         if s is None or s.generation != expected_generation or s.revoked_at is not None or s.idle_expires_at <= now:
             return False
         self.sessions[session_id] = dataclasses.replace(
@@ -112,8 +117,12 @@ class MemoryStore:
         self.sessions[session_id] = dataclasses.replace(s, revoked_at=now, revoke_reason=reason)
         return True
 
-    async def revoke_session(self, session_id: str, *, now: float, reason: str) -> bool:
+    async def revoke_session(
+        self, session_id: str, *, now: float, reason: str, user_id: str | None = None
+    ) -> bool:
         self._check()
+        if self._find(session_id, user_id) is None:
+            return False
         return self._revoke(session_id, now, reason)
 
     async def revoke_user(self, user_id: str, *, now: float, reason: str, keep: str | None = None) -> list[str]:
@@ -152,6 +161,13 @@ class MemoryStore:
     async def add_key(self, key: StoredKey) -> None:
         self._check()
         self.keys[key.kid] = key
+
+    async def add_first_key(self, key: StoredKey) -> bool:
+        self._check()
+        if any(k.alg == key.alg and k.retired_at is None for k in self.keys.values()):
+            return False
+        self.keys[key.kid] = key
+        return True
 
     async def retire_keys_except(self, kid: str, now: float) -> int:
         self._check()

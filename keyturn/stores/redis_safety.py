@@ -31,11 +31,24 @@ async def read_eviction_policy(client: Any) -> str | None:
     except Exception as exc:  # noqa: BLE001 - redis.ResponseError and friends
         log.debug("CONFIG GET failed: %s", exc)
         return None
+    policies = set(_policies(reply))
+    if len(policies) == 1:
+        return policies.pop()
+    # Cluster nodes that disagree: report the first unsafe one.
+    return next((p for p in sorted(policies) if p != SAFE_POLICY), None)
+
+
+def _policies(reply: Any) -> list[str]:
+    """The policies in a reply: ``{name: value}`` from one node, or (Redis
+    Cluster) ``{node: {name: value}}`` from several."""
+    found: list[str] = []
     if isinstance(reply, dict):
         for key, value in reply.items():
-            if _text(key) == "maxmemory-policy":
-                return _text(value)
-    return None
+            if isinstance(value, dict):
+                found += _policies(value)
+            elif _text(key) == "maxmemory-policy":
+                found.append(_text(value))
+    return found
 
 
 async def check_eviction_policy(client: Any, *, allow_eviction: bool = False) -> str:

@@ -67,3 +67,15 @@ events = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_kt_events_user", "user_id", "at"),
 )
+
+# The revocation feed (keyturn.revocation): one row per revoked session,
+# kept until its last access token has expired.
+revocations = sa.Table(
+    "kt_revocations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("sid", sa.String(32), nullable=False),
+    sa.Column("exp", sa.Double, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Index("ix_kt_revocations_exp", "exp"),
+)

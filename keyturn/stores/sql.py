@@ -7,12 +7,13 @@ id = :id AND generation = :g``: the database decides who wins.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.core.sessions import Session, lru_victims
 from keyturn.core.users import User
@@ -51,6 +52,11 @@ def _user(row: Any) -> User:
     return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
 
 
+def _owner(user_id: str | None) -> list[sa.ColumnElement[bool]]:
+    """The optional owner hint of the SessionStore protocol."""
+    return [] if user_id is None else [_S.user_id == user_id]
+
+
 def _live(now: float) -> sa.ColumnElement[bool]:
     return sa.and_(_S.revoked_at.is_(None), _S.idle_expires_at > now, _S.absolute_expires_at > now)
 
@@ -63,6 +69,23 @@ class SqlStore:
         self._timeout = timeout
         self._hot = hot
         self._lock_rows = not is_sqlite(engine)  # SQLite's BEGIN IMMEDIATE already serialises
+        # One statement needs no transaction around it. On PostgreSQL
+        # (asyncpg) autocommit is a client-side flag, so the hot path (read,
+        # rotate, revoke) skips BEGIN/COMMIT: one round trip instead of three.
+        # MySQL would pay two extra commands to switch, so it keeps BEGIN.
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql" else None
+        )
+
+    def _one_statement(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for one self-committing statement."""
+        if self._autocommit is not None:
+            return self._autocommit.connect()
+        return self.engine.begin()
+
+    def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self._autocommit.connect() if self._autocommit is not None else self.engine.connect()
 
     @classmethod
     def from_url(
@@ -136,6 +159,15 @@ class SqlStore:
         evicted: list[str] = []
         async with self.engine.begin() as conn:
             if max_sessions > 0:
+                # Serialise logins of one user so two cannot both fit under
+                # the limit: PostgreSQL by an advisory lock on the user (row
+                # locks cannot lock rows not yet inserted), MySQL by the
+                # next-key locks of FOR UPDATE (a conflicting insert becomes a
+                # deadlock that guarded() retries), SQLite by BEGIN IMMEDIATE.
+                if self.engine.dialect.name == "postgresql":
+                    await conn.execute(
+                        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(session.user_id, 0)))
+                    )
                 query = sessions.select().where(_S.user_id == session.user_id, _live(now))
                 if self._lock_rows:
                     query = query.with_for_update()
@@ -162,11 +194,12 @@ class SqlStore:
         return evicted
 
     @guarded()
-    async def get_session(self, session_id: str) -> Session | None:
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
         if self._hot is not None:
-            return await self._hot.get_session(session_id)
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sessions.select().where(_S.id == session_id))).first()
+            found = await self._hot.get_session(session_id)
+            return None if found is None or (user_id is not None and found.user_id != user_id) else found
+        async with self._read() as conn:
+            row = (await conn.execute(sessions.select().where(_S.id == session_id, *_owner(user_id)))).first()
         return _session(row) if row else None
 
     @guarded()
@@ -179,14 +212,20 @@ class SqlStore:
         idle_expires_at: float,
         ip: str | None,
         user_agent: str | None,
+        user_id: str | None = None,
     ) -> bool:
         if self._hot is not None:
-            return await self._hot.rotate(session_id, expected_generation, now, idle_expires_at, ip, user_agent)
-        async with self.engine.begin() as conn:
+            return await self._hot.rotate(
+                session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id
+            )
+        # One conditional UPDATE: the database decides the single winner
+        # (a concurrent loser re-evaluates the WHERE and matches nothing).
+        async with self._one_statement() as conn:
             res = await conn.execute(
                 sessions.update()
                 .where(
                     _S.id == session_id,
+                    *_owner(user_id),
                     _S.generation == expected_generation,
                     _S.revoked_at.is_(None),
                     _S.idle_expires_at > now,
@@ -199,11 +238,13 @@ class SqlStore:
         return res.rowcount == 1
 
     @guarded()
-    async def revoke_session(self, session_id: str, *, now: float, reason: str) -> bool:
-        async with self.engine.begin() as conn:
+    async def revoke_session(
+        self, session_id: str, *, now: float, reason: str, user_id: str | None = None
+    ) -> bool:
+        async with self._one_statement() as conn:
             res = await conn.execute(
                 sessions.update()
-                .where(_S.id == session_id, _S.revoked_at.is_(None))
+                .where(_S.id == session_id, _S.revoked_at.is_(None), *_owner(user_id))
                 .values(revoked_at=now, revoke_reason=reason)
             )
         return res.rowcount == 1
@@ -268,6 +309,38 @@ class SqlStore:
                     public_jwk=key.public_jwk, created_at=key.created_at, retired_at=key.retired_at,
                 )
             )
+
+    @guarded()
+    async def add_first_key(self, key: StoredKey) -> bool:
+        name = self.engine.dialect.name
+        async with self.engine.connect() as conn:
+            if name == "mysql":
+                await conn.execute(sa.text("SELECT GET_LOCK('keyturn_keys', 10)"))
+                await conn.commit()  # the lock is per connection; end the autobegun transaction
+            try:
+                async with conn.begin():
+                    if name == "postgresql":
+                        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(727275)"))
+                    found = (
+                        await conn.execute(
+                            sa.select(signing_keys.c.kid).where(
+                                signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None)
+                            ).limit(1)
+                        )
+                    ).first()
+                    if found is not None:
+                        return False
+                    await conn.execute(
+                        signing_keys.insert().values(
+                            kid=key.kid, alg=key.alg, private_enc=key.private_enc,
+                            public_jwk=key.public_jwk, created_at=key.created_at, retired_at=key.retired_at,
+                        )
+                    )
+                    return True
+            finally:
+                if name == "mysql":
+                    await conn.execute(sa.text("SELECT RELEASE_LOCK('keyturn_keys')"))
+                    await conn.commit()
 
     @guarded()
     async def retire_keys_except(self, kid: str, now: float) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -72,15 +73,42 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
         connect_args = {"timeout": connect_timeout, "command_timeout": max(connect_timeout, 5.0)}
     elif full.startswith("mysql+asyncmy"):
         connect_args = {"connect_timeout": int(max(1, connect_timeout))}
-    return create_async_engine(
+    engine = create_async_engine(
         full,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=pool_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args=connect_args,
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+IDLE_PING_AFTER = 1.0  # seconds a pooled connection may idle before a checkout pings it
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """``pool_pre_ping`` costs a round trip on every checkout; a busy pool
+    does not need it. Ping only connections that sat idle, so a restarted
+    database is noticed before a request uses a dead connection, while the
+    hot path stays at one round trip."""
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+        record.info["kt_idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("kt_idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_AFTER:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure: let the pool reconnect
+            raise DisconnectionError() from exc
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -109,6 +137,20 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+_RETRIES = 5
+_DEADLOCK_MYSQL = (1213, 1205)  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+_DEADLOCK_PG = ("40P01", "40001")  # deadlock_detected, serialization_failure
+
+
+def _is_deadlock(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    for err in (orig, getattr(orig, "__cause__", None)):
+        if getattr(err, "sqlstate", None) in _DEADLOCK_PG:
+            return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] in _DEADLOCK_MYSQL
+
+
 def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
     """Bound a store call in time and turn infrastructure faults into
     ``StoreUnavailable`` (503, fail closed). Integrity errors pass through."""
@@ -119,7 +161,14 @@ def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T
             timeout = getattr(args[0], timeout_attr, 5.0)
             try:
                 async with asyncio.timeout(timeout):
-                    return await fn(*args, **kwargs)
+                    for attempt in range(_RETRIES):
+                        try:
+                            return await fn(*args, **kwargs)
+                        except DBAPIError as exc:
+                            # A deadlock victim was rolled back whole: run it again.
+                            if attempt == _RETRIES - 1 or not _is_deadlock(exc):
+                                raise
+                    raise AssertionError("unreachable")  # pragma: no cover
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable() from exc
             except DBAPIError as exc:

@@ -38,7 +38,7 @@ class HotPath(Protocol):
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
     ) -> bool: ...
 
     async def close(self) -> None: ...
@@ -52,7 +52,8 @@ class SqliteHotPath:
     _ROTATE = (
         "UPDATE kt_sessions SET generation = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?, "
         "last_ip = ?, last_user_agent = ? "
-        "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ?"
+        "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ? "
+        "AND (? IS NULL OR user_id = ?)"  # the optional owner hint of the SessionStore protocol
     )
 
     def __init__(self, path: str) -> None:
@@ -83,12 +84,13 @@ class SqliteHotPath:
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
     ) -> bool:
         conn = await self._connection()
         cur = await conn.execute(
             self._ROTATE,
-            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now),
+            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+             user_id, user_id),
         )
         return bool(cur.rowcount == 1)
 
@@ -114,7 +116,8 @@ class PostgresHotPath:
     _ROTATE = (
         "UPDATE kt_sessions SET generation = $1, rotated_at = $2, last_used_at = $2, idle_expires_at = $3, "
         "last_ip = $4, last_user_agent = $5 "
-        "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2"
+        "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2 "
+        "AND ($8::varchar IS NULL OR user_id = $8)"  # the optional owner hint of the SessionStore protocol
     )
 
     def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
@@ -132,7 +135,7 @@ class PostgresHotPath:
 
                     self._pool = await asyncpg.create_pool(
                         self._dsn, min_size=1, max_size=self._size, timeout=self._timeout,
-                        command_timeout=max(self._timeout, 5.0),
+                        command_timeout=max(self._timeout, 5.0), reset=_reset_if_in_transaction,
                     )
         return self._pool
 
@@ -144,13 +147,13 @@ class PostgresHotPath:
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
     ) -> bool:
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._timeout) as conn:
             status = await conn.execute(
                 self._ROTATE, expected_generation + 1, now, idle_expires_at, ip, user_agent,
-                session_id, expected_generation,
+                session_id, expected_generation, user_id,
             )
         return bool(status == "UPDATE 1")
 
@@ -167,6 +170,15 @@ class PostgresHotPath:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _reset_if_in_transaction(conn: Any) -> None:
+    """asyncpg's default reset on release (RESET ALL, UNLISTEN, …) is a round
+    trip per statement; these connections only run autocommitted statements
+    and change no session state, so only an interrupted transaction needs
+    undoing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 def hot_path_for(url: str, *, pool_size: int, timeout: float) -> HotPath | None:

@@ -26,7 +26,10 @@ from tests.conftest import PASSWORD, Server, start_server, stop_server
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("attack-server")
-    srv = start_server(tmp, {"KEYTURN_MASTER_KEY": new_master_key()}, workers=2)
+    # /metrics is documented as bearer-protected: that holds once a metrics
+    # token is configured (without one it is open, which ignored_auth flags).
+    env = {"KEYTURN_MASTER_KEY": new_master_key(), "KEYTURN_METRICS_TOKEN": "metrics-" + new_master_key()}
+    srv = start_server(tmp, env, workers=2)
     try:
         yield srv
     finally:

@@ -93,13 +93,15 @@ async def test_refresh_token_sources(api: Api, form: str) -> None:
         kw["headers"] = {"Refresh": f"Bearer {token}"}
     else:
         api.client.cookies.set("keyturn_refresh", token, domain="keyturn.test", path="/auth")
+        kw["headers"] = {"X-Keyturn-Cookie": "1"}  # the CSRF proof cookie calls need (docs/http-api.md)
     r = await api.client.post("/auth/refresh", **kw)
     assert r.status_code == 200, r.text
     assert r.json()["session_id"] == tokens["session_id"]
     if form == "cookie":
         cookie = r.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/auth" in cookie
-        assert r.json()["refresh_token"] in cookie
+        assert "refresh_token" not in r.json()  # script never sees the cookie's token
+        assert "keyturn_refresh=krt_" in cookie
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The security stores on every engine: memory and SQLite always;
 PostgreSQL and MariaDB in a database of their own (created if missing), so
-these runs never disturb another suite's schema."""
+these runs never disturb another suite's schema; Redis under a key prefix
+of its own, removed afterwards."""
 
 from __future__ import annotations
 
@@ -44,11 +45,36 @@ async def _ensure_database(kind: str) -> str:
         raise
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql"])
-async def security_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
-    kind = request.param
+async def _redis_store() -> AsyncIterator[Any]:
+    import secrets
+
+    import redis.asyncio as aioredis
+
+    from keyturn.stores.security_redis import RedisSecurityStore
+
+    client = aioredis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001
+        await client.aclose()
+        backend_unavailable(f"redis unreachable: {type(exc).__name__}")
+    prefix = f"ktsec-{secrets.token_hex(4)}"
+    try:
+        yield RedisSecurityStore(client, prefix=prefix)
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def _store(kind: str, tmp_path: Path) -> AsyncIterator[Any]:
     if kind == "memory":
         yield MemorySecurityStore()
+        return
+    if kind == "redis":
+        async for store in _redis_store():
+            yield store
         return
     url = f"sqlite:///{tmp_path}/sec.db" if kind == "sqlite" else await _ensure_database(kind)
     sql = SqlStore.from_url(url)
@@ -59,3 +85,17 @@ async def security_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
         yield SqlSecurityStore(sql.engine, hot=getattr(sql, "_hot", None))
     finally:
         await sql.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql", "redis"])
+async def security_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """Counters, denylist and replay cache: every session-store engine."""
+    async for store in _store(request.param, tmp_path):
+        yield store
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql"])
+async def client_store(request: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """Resource-server clients: the database engines (never Redis)."""
+    async for store in _store(request.param, tmp_path):
+        yield store

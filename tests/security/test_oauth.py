@@ -173,3 +173,11 @@ async def test_disabled_clients_cannot_introspect(make_api: Callable[..., Any]) 
         await api.runtime.clients.add_client(dataclasses.replace(client, disabled=True))
         r = await introspect(api, tokens["access_token"], basic(client.id, secret))
         assert r.status_code == 401
+
+
+async def test_registered_clients_can_read_the_revocation_feed(api: Api) -> None:
+    auth = await add_client(api)
+    assert (await api.client.get("/auth/revocations")).status_code == 401
+    r = await api.client.get("/auth/revocations", headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked"] == []

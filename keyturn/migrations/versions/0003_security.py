@@ -2,7 +2,7 @@
 replay cache, resource-server clients.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002_revocations
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002_revocations"
 branch_labels = None
 depends_on = None
 

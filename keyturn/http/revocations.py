@@ -1,0 +1,103 @@
+"""``GET /auth/revocations?since=<cursor>[&wait=<seconds>]``: the revocation
+feed for resource servers (see ``keyturn.revocation``).
+
+Only authenticated resource-server clients may read it (HTTP Basic, RFC 7617,
+credentials from ``KEYTURN_RESOURCE_CLIENTS`` or registered with ``keyturn
+clients add``): the feed lists live session ids, which are not secrets but
+are nobody else's business.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyturn.config import Settings
+from keyturn.errors import BadRequest, InvalidClient
+from keyturn.http.wire import NO_STORE, JSONResponse, error_response
+from keyturn.resource_clients import authenticate_basic
+from keyturn.revocation import Cursor
+
+STEP = 0.5  # how often a long-poll re-reads the shared log (other replicas' rows)
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def resource_client(request: Request, settings: Settings) -> str:
+    """The authenticated client id, or ``InvalidClient``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise InvalidClient()
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient() from None
+    cid, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClient()
+    presented = _digest(secret)
+    ok = False
+    for known_id, known_secret in settings.resource_client_secrets().items():
+        # Compare digests in constant time, and compare every entry so the
+        # timing tells nothing about which id exists.
+        match = hmac.compare_digest(_digest(known_secret), presented)
+        ok |= match and hmac.compare_digest(known_id.encode(), cid.encode())
+    if not ok:
+        raise InvalidClient()
+    return cid
+
+
+def _wait_param(raw: str | None, limit: float) -> float:
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise BadRequest("'wait' must be a number of seconds") from None
+    if not math.isfinite(wait) or wait < 0:
+        raise BadRequest("'wait' must be a number of seconds")
+    return min(wait, limit)
+
+
+async def revocations(request: Request) -> Response:
+    """Revoked sessions since a cursor (long-poll with ``wait``)."""
+    from keyturn.http.routes import runtime
+
+    rt = runtime(request)
+    try:
+        try:
+            resource_client(request, rt.settings)
+        except InvalidClient:
+            # Clients registered with `keyturn clients add` (issue 5).
+            await authenticate_basic(rt.clients, request.headers.get("authorization"))
+    except InvalidClient as exc:
+        response = error_response(exc)
+        response.headers["www-authenticate"] = 'Basic realm="keyturn", charset="UTF-8"'
+        return response
+    cursor = Cursor.parse(request.query_params.get("since"))
+    if cursor is None:
+        raise BadRequest("'since' must be a cursor this feed returned")
+    wait = _wait_param(request.query_params.get("wait"), rt.settings.revocation_max_wait)
+    feed = rt.revocations
+    assert feed is not None
+    deadline = time.monotonic() + wait
+    while True:
+        new_cursor, rows = await feed.since(cursor, now=rt.clock.now())
+        left = deadline - time.monotonic()
+        if left <= 0 or feed.has_news(cursor, rows):
+            break
+        await feed.wait(min(STEP, left))
+        if await request.is_disconnected():
+            break
+    body = {"cursor": str(new_cursor), "revoked": [{"sid": r.sid, "exp": int(math.ceil(r.exp))} for r in rows]}
+    return JSONResponse(body, headers=NO_STORE)

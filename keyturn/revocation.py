@@ -1,0 +1,142 @@
+"""The revocation feed: how resource servers learn, without a call per
+request, that a session ended before its access tokens expired.
+
+Every revocation the service commits (logout, logout-all, logout-others,
+password change, reuse detection, eviction, admin revoke, user disable) is
+also appended here as ``(sid, exp)``: ``exp`` is when the session's last
+access token stops being accepted anywhere (now + access-token TTL + clock
+leeway), after which the entry is useless and is purged. Entries live in a
+small shared log (an SQL table, or memory for the in-process engine), so
+every replica serves the same feed; ``GET /auth/revocations`` reads it.
+
+The cursor is opaque to clients: ``<settled>.<seen>`` row ids. Ids of
+concurrent SQL transactions can commit out of order, so the settled part
+never moves past a row younger than ``SETTLE`` seconds: a row that commits
+late is still delivered, and a row delivered twice is harmless (a revoked
+set is idempotent). The seen part tells a long-poll what is news.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+SETTLE = 5.0
+PAGE = 1000
+PURGE_EVERY = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    id: int
+    sid: str
+    exp: float
+    at: float
+
+
+class RevocationLog(Protocol):
+    """Where the feed keeps its entries (one per engine)."""
+
+    def add_revocations(self, sids: list[str], *, exp: float, now: float) -> Awaitable[None]: ...
+
+    def revocations_after(self, after_id: int, *, now: float, limit: int) -> Awaitable[list[Revocation]]:
+        """Entries with ``id > after_id`` and ``exp > now``, by id."""
+
+    def purge_revocations(self, *, now: float) -> Awaitable[int]: ...
+
+
+class MemoryRevocationLog:
+    """The in-process log, for the memory engine and tests."""
+
+    def __init__(self) -> None:
+        self.rows: list[Revocation] = []
+        self._next = 1
+
+    async def add_revocations(self, sids: list[str], *, exp: float, now: float) -> None:
+        for sid in sids:
+            self.rows.append(Revocation(self._next, sid, exp, now))
+            self._next += 1
+
+    async def revocations_after(self, after_id: int, *, now: float, limit: int) -> list[Revocation]:
+        return [r for r in self.rows if r.id > after_id and r.exp > now][:limit]
+
+    async def purge_revocations(self, *, now: float) -> int:
+        before = len(self.rows)
+        self.rows = [r for r in self.rows if r.exp > now]
+        return before - len(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    settled: int = 0
+    seen: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.settled}.{self.seen}"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Cursor | None:
+        """A cursor from the query string; ``None`` if it is not one of ours."""
+        if raw is None or raw == "":
+            return cls()
+        settled, dot, seen = raw.partition(".")
+        if not (dot and settled.isdigit() and seen.isdigit()) or len(raw) > 40:
+            return None
+        a, b = int(settled), int(seen)
+        return cls(a, b) if a <= b else None
+
+
+class RevocationFeed:
+    """The service-side notifier and reader. ``TokenService`` calls
+    ``notify`` at every revocation point; the HTTP edge calls ``since``."""
+
+    def __init__(self, log: RevocationLog, *, ttl: float) -> None:
+        self.log = log
+        self.ttl = ttl
+        self._changed = asyncio.Event()
+        self._last_purge = float("-inf")
+
+    async def notify(self, sids: Iterable[str], *, now: float) -> None:
+        ids = [s for s in dict.fromkeys(sids) if s]
+        if not ids:
+            return
+        await self.log.add_revocations(ids, exp=now + self.ttl, now=now)
+        # Wake long-polls served by this process; other replicas' waiters
+        # see the row on their next re-read.
+        self._changed.set()
+        self._changed = asyncio.Event()
+        mono = time.monotonic()
+        if mono - self._last_purge >= PURGE_EVERY:
+            self._last_purge = mono
+            await self.log.purge_revocations(now=now)
+
+    async def since(self, cursor: Cursor, *, now: float) -> tuple[Cursor, list[Revocation]]:
+        """Entries after ``cursor`` (possibly some already seen) and the next cursor."""
+        rows = await self.log.revocations_after(cursor.settled, now=now, limit=PAGE)
+        settled = cursor.settled
+        for row in rows:
+            if row.at > now - SETTLE:
+                break  # older ids may still be committing: do not pass this one
+            settled = row.id
+        seen = max([cursor.seen, settled, *(r.id for r in rows)])
+        return Cursor(settled, seen), rows
+
+    @staticmethod
+    def has_news(cursor: Cursor, rows: list[Revocation]) -> bool:
+        return any(r.id > cursor.seen for r in rows)
+
+    async def wait(self, timeout: float) -> None:
+        """Return when this process records a revocation, or after ``timeout``."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+class RevocationNotifier(Protocol):
+    """What ``TokenService`` calls at every revocation point."""
+
+    async def notify(self, sids: Iterable[str], *, now: float) -> None: ...

@@ -1,0 +1,73 @@
+"""The examples run: a FastAPI resource server behind the Verifier, and a
+client script with TokenAuth."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.client.live import CLIENT_ID, CLIENT_SECRET, Live, live_server
+from tests.conftest import PASSWORD, free_port
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from live_server(tmp_path_factory)
+
+
+@pytest.fixture
+def resource_server(live: Live, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEYTURN_URL": live.url,
+           "KEYTURN_CLIENT_ID": CLIENT_ID, "KEYTURN_CLIENT_SECRET": CLIENT_SECRET}
+    log = (tmp_path / "rs.log").open("wb")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "resource_server.py"), "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "rs.log").read_text()
+            try:
+                httpx.get(url + "/hello", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the example resource server did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def run_client(live: Live, resource: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEYTURN_URL": live.url, "RESOURCE_URL": resource,
+           "KEYTURN_USERNAME": "alice", "KEYTURN_PASSWORD": PASSWORD,
+           "KEYTURN_TOKEN_FILE": str(tmp_path / "tokens.json")}
+    return subprocess.run([sys.executable, str(ROOT / "examples" / "client.py")], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_client_script_calls_the_resource_server(live: Live, resource_server: str, tmp_path: Path) -> None:
+    first = run_client(live, resource_server, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("hello ")
+    second = run_client(live, resource_server, tmp_path)  # from the stored tokens
+    assert second.returncode == 0 and second.stdout == first.stdout
+
+
+def test_resource_server_refuses_without_a_token(resource_server: str) -> None:
+    r = httpx.get(resource_server + "/hello")
+    assert r.status_code == 401
+    assert r.json()["code"] == "token_invalid"
+    assert r.headers["www-authenticate"].startswith("Bearer ")

@@ -1,0 +1,132 @@
+"""/account end to end in headless Chromium (Debian's /usr/bin/chromium,
+driven by Playwright; no browser download), against a real ``keyturn serve``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, Server, backend_unavailable
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        backend_unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        backend_unavailable("the playwright package is not installed")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as pw_expect
+
+    return pw_expect(locator)
+
+
+def _other_session(server: Server) -> dict[str, Any]:
+    r = httpx.post(server.url + "/auth/login", json={"username": "alice", "password": PASSWORD},
+                   headers={"user-agent": "curl/8.5.0"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_sign_in_list_sign_other_out_and_sign_out(server: Server, browser: Any) -> None:
+    assert httpx.post(server.url + "/auth/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+    other = _other_session(server)
+
+    page = browser.new_page(viewport={"width": 1000, "height": 720})
+    response = page.goto(server.url + "/account")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    rows = page.locator("#sessions-body tr")
+    rows.first.wait_for()
+    assert rows.count() == 2
+    current = page.locator("#sessions-body tr.current")
+    assert "This device" in current.inner_text()
+    assert "Headless Chrome" in current.inner_text()
+    assert "127.0.0.1" in current.inner_text()
+    other_row = page.locator(f'#sessions-body tr[data-session-id="{other["session_id"]}"]')
+    assert "curl" in other_row.inner_text()
+
+    # The refresh token never reached the page: only the HttpOnly cookie has it.
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["keyturn_refresh"]["httpOnly"] is True
+    assert cookies["keyturn_refresh"]["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""
+
+    # A reload signs in again from the cookie (the page's own refresh).
+    page.reload()
+    rows.first.wait_for()
+    assert rows.count() == 2
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "account.png"), full_page=True)
+
+    other_row.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#sessions-body tr")).to_have_count(1)
+    assert "Signed out curl" in page.inner_text("#status")
+    r = httpx.post(server.url + "/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert r.status_code == 401
+    assert r.json()["code"] == "session_revoked"
+
+    page.click("#signout")
+    page.locator("#signin").wait_for()
+    assert "You are signed out" in page.inner_text("#status")
+    # The cookie is gone and a refresh from the page no longer works.
+    status = page.evaluate(
+        "fetch('/auth/refresh', {method: 'POST', headers: {'X-Keyturn-Cookie': '1'}}).then(r => r.status)"
+    )
+    assert status == 400
+    page.reload()
+    page.locator("#signin").wait_for()
+    assert page.locator("#account").is_hidden()
+
+
+def test_change_password_ends_other_sessions(server: Server, browser: Any) -> None:
+    assert httpx.post(server.url + "/auth/register", json={"username": "alice", "password": PASSWORD}).status_code == 201
+    other = _other_session(server)
+    page = browser.new_page()
+    page.goto(server.url + "/account")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    page.locator("#sessions-body tr").first.wait_for()
+    page.fill("#current-password", PASSWORD)
+    page.fill("#new-password", "a brand new passphrase")
+    page.click("#password-form button[type=submit]")
+    expect(page.locator("#sessions-body tr")).to_have_count(1)
+    assert "Password changed" in page.inner_text("#status")
+    r = httpx.post(server.url + "/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert r.json()["code"] == "session_revoked"
+
+
+def test_page_has_no_inline_script_and_strict_csp(server: Server) -> None:
+    r = httpx.get(server.url + "/account")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
+    assert "<script>" not in r.text and " on" + "click=" not in r.text
+    assert r.headers["x-frame-options"] == "DENY"

@@ -1,0 +1,74 @@
+"""A TCP proxy the fault tests control: forward, refuse (the server is
+down) or stall (the network swallows packets), on one loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.mode = "forward"
+        self.requests = 0  # client→server reads: about one per round trip
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self, mode: str = "refuse") -> None:
+        """``refuse``: close the port and every connection; ``stall``: keep
+        accepting, forward nothing."""
+        self.mode = mode
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+        if mode == "refuse" and self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def up(self) -> None:
+        self.mode = "forward"
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+        if self._server is None:
+            await self.start()
+
+    async def close(self) -> None:
+        await self.down("refuse")
+        for t in list(self._tasks):
+            t.cancel()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        if self.mode != "forward":
+            return  # stall: hold the connection open, answer nothing
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.add(up_writer)
+        for src, dst, count in ((reader, up_writer, True), (up_reader, writer, False)):
+            task = asyncio.create_task(self._pipe(src, dst, writer, up_writer, count))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+        a: asyncio.StreamWriter, b: asyncio.StreamWriter, count: bool,
+    ) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await src.read(65536):
+                self.requests += count
+                dst.write(data)
+                await dst.drain()
+        for w in (a, b):
+            w.transport.abort()
