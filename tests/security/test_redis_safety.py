@@ -90,3 +90,47 @@ async def test_an_unreadable_policy_refuses_unless_allowed() -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         await check_eviction_policy(_NoConfig())
     assert await check_eviction_policy(_NoConfig(), allow_eviction=True) == "unknown"
+
+
+async def test_the_redis_engine_refuses_to_start_on_an_evicting_redis(
+    evicting_redis: int, make_settings: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from keyturn.runtime import build_runtime
+
+    url = f"redis://127.0.0.1:{evicting_redis}/0"
+    rt = build_runtime(make_settings(session_store_url=url))
+    try:
+        with pytest.raises(ConfigError, match="maxmemory-policy"):
+            await rt.start()
+    finally:
+        await rt.close()
+    rt = build_runtime(make_settings(session_store_url=url, redis_allow_eviction=True))
+    try:
+        with caplog.at_level(logging.ERROR, logger="keyturn.redis"):
+            await rt.start()
+        assert "UNSAFE" in caplog.text
+    finally:
+        await rt.close()
+
+
+async def test_security_state_lives_beside_redis_sessions(local_redis: Any, make_api: Any) -> None:
+    import secrets
+
+    from keyturn.stores.security_redis import RedisSecurityStore
+
+    prefix = f"ktsec-{secrets.token_hex(4)}"
+    try:
+        async with make_api(session_store_url="redis://127.0.0.1:6379/0", redis_key_prefix=prefix,
+                            refresh_ip_max_invalid=3) as api:
+            assert isinstance(api.runtime.security, RedisSecurityStore)
+            a = await api.user_and_login()
+            assert (await api.post("/auth/logout", a["access_token"])).status_code == 204
+            r = await api.get("/auth/me", a["access_token"])
+            assert r.status_code == 401 and r.json()["code"] == "token_revoked"
+            for _ in range(3):
+                await api.refresh("garbage")
+            assert (await api.refresh("garbage")).status_code == 429
+    finally:
+        keys = [k async for k in local_redis.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await local_redis.delete(*keys)
