@@ -4,7 +4,6 @@ Verifier's own overhead (caching, claim checks) is visible as a ratio."""
 
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from bench.floor import CLAIMS, per_op
 
 
 def _tokens(alg: str) -> tuple[str, Any, Any, dict[str, Any]]:
-    """A fresh token plus the private and public key objects."""
+    """A fresh RFC 9068 access token (``typ: at+jwt``) plus its keys."""
     import secrets
 
     import jwt
@@ -20,11 +19,12 @@ def _tokens(alg: str) -> tuple[str, Any, Any, dict[str, Any]]:
 
     now = int(time.time())
     claims = {**CLAIMS, "iat": now, "exp": now + 1800}
+    headers = {"kid": "k1", "typ": "at+jwt"}
     if alg == "EdDSA":
         priv = Ed25519PrivateKey.generate()
-        return jwt.encode(claims, priv, algorithm="EdDSA", headers={"kid": "k1"}), priv, priv.public_key(), claims
+        return jwt.encode(claims, priv, algorithm="EdDSA", headers=headers), priv, priv.public_key(), claims
     key = secrets.token_bytes(32)
-    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": "k1"}), key, key, claims
+    return jwt.encode(claims, key, algorithm="HS256", headers=headers), key, key, claims
 
 
 def _joserfc_key(alg: str, priv: Any) -> Any:
@@ -38,33 +38,46 @@ def _joserfc_key(alg: str, priv: Any) -> Any:
     return OctKey.import_key(priv)
 
 
-def _keyturn_verifier(alg: str, priv: Any, pub: Any) -> tuple[Any, str] | None:
-    """Build a keyturn Verifier for this key if the module offers a way we
-    recognise; returns (verifier, how) or None."""
-    try:
-        from keyturn import verify as kv
-    except ImportError:
+class _QuietFeed:
+    """A revocation source with nothing new: the Verifier's feed is live, so
+    every verify also consults the revoked-session set."""
+
+    def poll(self, cursor: str | None, *, wait: float) -> Any:
+        from keyturn.verify_revocations import RevocationBatch
+
+        time.sleep(min(wait, 0.05))
+        return RevocationBatch(cursor=cursor or "0")
+
+    def close(self) -> None:
         return None
-    V = getattr(kv, "Verifier", None)
-    if V is None:
-        return None
-    from joserfc.jwk import KeySet
-    jwk = _joserfc_key(alg, priv).as_dict(private=False)
-    jwk.update({"kid": "k1", "alg": alg})
-    jwks = {"keys": [jwk]}
-    attempts = [
-        ("from_jwks", lambda: V.from_jwks(jwks, issuer=CLAIMS["iss"], audience=CLAIMS["aud"])),
-        ("jwks kw", lambda: V(jwks=jwks, issuer=CLAIMS["iss"], audience=CLAIMS["aud"])),
-        ("keys kw", lambda: V(keys={"k1": pub}, issuer=CLAIMS["iss"], audience=CLAIMS["aud"])),
-        ("key kw", lambda: V(key=pub, algorithm=alg, issuer=CLAIMS["iss"], audience=CLAIMS["aud"])),
-    ]
-    del KeySet
-    for how, make in attempts:
-        try:
-            return make(), how
-        except Exception:  # noqa: BLE001 - try the next constructor shape
-            continue
-    return None
+
+
+def _keyturn_verifier(alg: str, priv: Any, with_revocations: bool) -> Any:
+    """keyturn's Verifier holding this key (as a resource server would after
+    fetching the JWKS), optionally with a live revocation feed and 10,000
+    revoked sessions in its set."""
+    from keyturn.verify import Verifier
+
+    kw: dict[str, Any] = {"issuer": CLAIMS["iss"], "audience": CLAIMS["aud"], "algorithms": (alg,)}
+    if alg == "HS256":
+        kw["hmac_keys"] = {"k1": priv}
+    if with_revocations:
+        kw["revocations"] = _QuietFeed()
+        kw["poll_interval"] = 0.05
+    v = Verifier(None, **kw)
+    if alg != "HS256":
+        jwk = _joserfc_key(alg, priv).as_dict(private=False)
+        jwk.update({"kid": "k1", "alg": alg})
+        v.load_jwks({"keys": [jwk]})
+    if with_revocations:
+        v.revoked.add(((f"sid-{i}", time.time() + 3600) for i in range(10_000)), now=time.time())
+        deadline = time.monotonic() + 5
+        while v._feed_ok_at is None and time.monotonic() < deadline:
+            try:
+                v.verify(_tokens(alg)[0])
+            except Exception:  # noqa: BLE001 - the feed is not up yet
+                time.sleep(0.05)
+    return v
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -84,21 +97,15 @@ def run(quick: bool) -> dict[str, Any]:
                                                    issuer=CLAIMS["iss"]), budget),
             "joserfc": 1 / per_op(lambda: jjwt.decode(token, jkey, algorithms=[alg]), budget),
         }
-        made = _keyturn_verifier(alg, priv, pub)
-        if made is None:
-            out["notes"].append(f"{alg}: keyturn.verify.Verifier not available or not constructible "
-                                "from a bare key/JWKS here")
-        else:
-            v, how = made
-            fn = v.verify
+        for label, with_rev in (("keyturn_verifier", False), ("keyturn_verifier_revocations", True)):
+            v = _keyturn_verifier(alg, priv, with_rev)
             try:
-                r = fn(token)
-                if inspect.isawaitable(r):
-                    raise TypeError("async verify")
-                res["keyturn_verifier"] = 1 / per_op(lambda: fn(token), budget)
-                out["notes"].append(f"{alg}: Verifier built via {how}")
+                v.verify(token)
+                res[label] = 1 / per_op(lambda: v.verify(token), budget)
             except Exception as exc:  # noqa: BLE001
                 out["notes"].append(f"{alg}: Verifier.verify failed: {type(exc).__name__}: {exc}"[:200])
+            finally:
+                v.stop()
         out["ops_per_s"][alg] = res
         print("  " + alg + "  " + "  ".join(f"{k} {v:,.0f}/s" for k, v in res.items()), flush=True)
     return out

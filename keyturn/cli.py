@@ -61,17 +61,21 @@ def with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await rt.close()
 
-    from cryptography.exceptions import InvalidTag
-
     try:
         return asyncio.run(main())
     except KeyturnError as exc:
         fail(exc.description, 1)
         raise  # unreachable
-    except InvalidTag:
-        fail("the master key does not decrypt the stored signing keys (wrong KEYTURN_MASTER_KEY?); "
-             "run `keyturn doctor`", 1)
-        raise  # unreachable
+
+
+async def _preflight(settings: Settings) -> None:
+    from keyturn.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    try:
+        await rt.start()
+    finally:
+        await rt.close()
 
 
 @app.command()
@@ -108,6 +112,9 @@ def serve(
         from keyturn.masterkey import resolve_master_key
 
         resolve_master_key(settings)
+        # Migrate and load the signing keys once up front: a wrong master key
+        # or an unreachable database is one clear line, not a worker traceback.
+        asyncio.run(_preflight(settings))
     except KeyturnError as exc:
         fail(exc.description)
     uvicorn.run(

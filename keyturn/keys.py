@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,6 +24,7 @@ from jwt.algorithms import get_default_algorithms
 
 from keyturn.core.refresh import b64encode
 from keyturn.core.tokens import SigningKey
+from keyturn.errors import ConfigError
 
 log = logging.getLogger("keyturn.keys")
 _ALGS = get_default_algorithms()
@@ -83,12 +85,15 @@ def generate(alg: str, cipher: KeyCipher, now: float) -> tuple[StoredKey, Signin
 
 
 def load(stored: StoredKey, cipher: KeyCipher) -> SigningKey:
-    raw = cipher.open(stored.kid, stored.private_enc)
+    try:
+        raw = cipher.open(stored.kid, stored.private_enc)
+    except InvalidTag:
+        raise ConfigError(
+            "KEYTURN_MASTER_KEY: it does not decrypt the signing keys in the database (wrong master key?)"
+        ) from None
     if stored.alg == "HS256":
         if len(raw) < HS256_MIN_BYTES:
             # RFC 7518 §3.2: refuse to start rather than sign with a weak key.
-            from keyturn.errors import ConfigError
-
             raise ConfigError(f"HS256 key {stored.kid} has fewer than 256 bits; rotate it")
         return SigningKey.create(stored.kid, stored.alg, raw, raw)
     private = serialization.load_pem_private_key(raw, password=None)
@@ -153,8 +158,6 @@ class KeySet:
         import hashlib
 
         if len(secret) < HS256_MIN_BYTES:
-            from keyturn.errors import ConfigError
-
             raise ConfigError("KEYTURN_HS256_SECRET: must have at least 256 bits (32 bytes)")
         kid = "hs-" + b64encode(hashlib.sha256(b"keyturn-kid" + secret).digest()[:12])
         if any(s.kid == kid for s in await self._repo.list_keys()):

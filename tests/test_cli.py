@@ -63,9 +63,10 @@ def test_users_and_sessions(run, tmp_path: Path) -> None:  # type: ignore[no-unt
     sid = asyncio.run(login())
     assert sid in run("sessions", "list").stdout
     assert sid in run("sessions", "list", "--user", "alice").stdout
-    assert run("sessions", "revoke", sid).returncode == 0
+    # "--" ends the options: a session id may start with "-".
+    assert run("sessions", "revoke", "--", sid).returncode == 0
     assert sid not in run("sessions", "list").stdout
-    assert run("sessions", "revoke", sid).returncode == 1
+    assert run("sessions", "revoke", "--", sid).returncode == 1
     assert run("users", "disable", "bob").returncode == 0
     assert "disabled" in run("users", "list").stdout
 

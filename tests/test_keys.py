@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.exceptions import InvalidTag
 
+from keyturn.errors import ConfigError
 from keyturn.keys import KeyCipher, KeySet, generate, load
 from keyturn.stores.memory import MemoryStore
 
@@ -17,7 +17,7 @@ def test_private_half_is_encrypted(alg: str) -> None:
     stored, key = generate(alg, cipher, NOW)
     assert b"PRIVATE KEY" not in stored.private_enc
     assert load(stored, cipher).kid == key.kid
-    with pytest.raises(InvalidTag):
+    with pytest.raises(ConfigError, match="KEYTURN_MASTER_KEY"):
         load(stored, KeyCipher(b"n" * 32))
 
 

@@ -99,9 +99,13 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[0::2], flat[1::2], strict=True))
 
 
-def open_client(url: str, *, timeout: float) -> Any:
+def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> Any:
     """``redis://``, ``rediss://``; ``redis+cluster://h:p,h:p`` or
-    ``?cluster=1`` for Redis Cluster."""
+    ``?cluster=1`` for Redis Cluster.
+
+    A single node gets a blocking pool: when every connection is busy a
+    request waits up to ``pool_timeout`` for one (then 503), instead of
+    failing at once."""
     opts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
@@ -124,7 +128,8 @@ def open_client(url: str, *, timeout: float) -> Any:
     if query.pop("cluster", "0").lower() in ("1", "true", "yes"):
         plain = urlunsplit((parts.scheme, parts.netloc, "", urlencode(query), ""))
         return RedisCluster.from_url(plain, **opts)
-    return aioredis.Redis.from_url(url, **opts)
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=pool_timeout, **opts)
+    return aioredis.Redis(connection_pool=pool)
 
 
 class RedisSessionStore:
@@ -148,7 +153,10 @@ class RedisSessionStore:
         url = settings.session_store_url
         if url is None:
             raise ConfigError("KEYTURN_SESSION_STORE_URL: not set")
-        client = open_client(url, timeout=settings.store_timeout)
+        client = open_client(
+            url, timeout=settings.store_timeout, pool_size=max(settings.pool_size, 32),
+            pool_timeout=settings.pool_timeout,
+        )
         store = cls(client, prefix=settings.redis_key_prefix, timeout=settings.store_timeout)
         store.allow_eviction = settings.redis_allow_eviction
         return store

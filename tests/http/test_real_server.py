@@ -107,3 +107,18 @@ def test_bad_setting_stops_the_start_with_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "KEYTURN_ACCESS_TOKEN_TTL" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_wrong_master_key_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from keyturn.masterkey import new_master_key
+
+    srv = start_server(tmp_path, {"KEYTURN_MASTER_KEY": new_master_key()})
+    stop_server(srv)
+    env = {**srv.env, "KEYTURN_MASTER_KEY": new_master_key()}
+    proc = subprocess.run([sys.executable, "-m", "keyturn", "serve", "--port", "1"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "KEYTURN_MASTER_KEY" in proc.stderr and "Traceback" not in proc.stderr
