@@ -29,8 +29,7 @@ import httpx
 from jwt.algorithms import get_default_algorithms
 
 from keyturn.clock import Clock, SystemClock
-from keyturn.core.refresh import b64decode
-from keyturn.core.tokens import AccessClaims, SigningKey, verify_access_token
+from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid, verify_access_token
 from keyturn.errors import TokenExpired, TokenInvalid, TokenRevoked
 from keyturn.verify_revocations import (
     HttpRevocationSource,
@@ -71,18 +70,6 @@ def keys_from_jwks(jwks: Mapping[str, Any], algorithms: Collection[str]) -> dict
         public = key.public_key() if hasattr(key, "private_bytes") else key  # never keep a private half
         found[kid] = SigningKey.create(kid, alg, None, public)
     return found
-
-
-def _peek_kid(token: str) -> str | None:
-    head = token.split(".", 1)[0]
-    if len(head) > 1024:
-        return None
-    try:
-        header = json.loads(b64decode(head))
-    except (ValueError, UnicodeDecodeError):
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) and len(kid) <= 128 else None
 
 
 class Verifier:
@@ -168,13 +155,13 @@ class Verifier:
         """Claims of a valid, unrevoked token; ``TokenExpired`` /
         ``TokenInvalid`` / ``TokenRevoked`` otherwise (``RevocationFeedUnavailable``
         if the feed has been silent too long)."""
-        kid = _peek_kid(token)
+        kid = peek_kid(token)
         if kid is not None and kid not in self._keys and self._may_fetch():
             self._fetch_sync()
         return self._check(token)
 
     async def verify_async(self, token: str) -> AccessClaims:
-        kid = _peek_kid(token)
+        kid = peek_kid(token)
         if kid is not None and kid not in self._keys and self._may_fetch():
             await self._fetch_async()
         return self._check(token)

@@ -83,6 +83,20 @@ class SigningKey:
 KeyLookup = Callable[[str], SigningKey | None]
 
 
+def peek_kid(token: str) -> str | None:
+    """The ``kid`` of a token's header, trusting nothing else in it: only to
+    decide whether a key set is worth refreshing before the real check."""
+    head = token.split(".", 1)[0]
+    if len(head) > 1024:
+        return None
+    try:
+        header = json.loads(b64decode(head))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) and len(kid) <= 128 else None
+
+
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
