@@ -105,7 +105,7 @@ def create_app(
             await rt.close()
 
     routes: list[BaseRoute] = [Route(path, fn, methods=[method]) for method, path, fn, _ in ROUTES]
-    document = openapi_document(ROUTES)
+    document = openapi_document(ROUTES, metrics_protected=bool(rt.settings.metrics_token))
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)

@@ -176,11 +176,17 @@ _OPS: dict[str, dict[str, Any]] = {
 }
 
 
-def openapi_document(routes: list[tuple[str, str, Any, str]]) -> dict[str, Any]:
+def openapi_document(routes: list[tuple[str, str, Any, str]], *, metrics_protected: bool = True) -> dict[str, Any]:
+    """The document for these routes. ``/metrics`` is described as
+    bearer-protected only when ``KEYTURN_METRICS_TOKEN`` is set, so the
+    document says what the server does."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path, endpoint, op_id in routes:
         op = {"operationId": op_id, "summary": (endpoint.__doc__ or op_id).strip().split("\n")[0]}
         op.update(_OPS.get(op_id, {"responses": {"200": {"description": "ok"}}}))
+        if op_id == "metrics" and not metrics_protected:
+            op = {k: v for k, v in op.items() if k != "security"}
+            op["responses"] = {k: v for k, v in op["responses"].items() if k != "401"}
         paths.setdefault(path, {})[method.lower()] = op
     schemas: dict[str, Any] = {}
     for model in _MODELS:

@@ -155,3 +155,14 @@ async def test_health_ready_docs(api: Api) -> None:
     doc = (await api.client.get("/openapi.json")).json()
     assert "/auth/refresh" in doc["paths"] and "/oauth/token" in doc["paths"]
     assert (await api.client.get("/docs")).status_code == 200
+
+
+async def test_openapi_says_whether_metrics_needs_a_bearer(make_api: object, tmp_path: object) -> None:
+    async with make_api() as api:  # type: ignore[operator]
+        op = (await api.client.get("/openapi.json")).json()["paths"]["/metrics"]["get"]
+        assert "security" not in op
+        assert (await api.client.get("/metrics")).status_code == 200
+    async with make_api(metrics_token="m" * 32, database_url=f"sqlite:///{tmp_path}/m.db") as api:  # type: ignore[operator]
+        op = (await api.client.get("/openapi.json")).json()["paths"]["/metrics"]["get"]
+        assert op["security"] == [{"bearer": []}]
+        assert (await api.client.get("/metrics")).status_code == 401
