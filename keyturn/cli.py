@@ -118,7 +118,7 @@ def serve(
     except KeyturnError as exc:
         fail(exc.description)
     uvicorn.run(
-        "keyturn.http.app:create_app",
+        "keyturn.http.app:create_server_app",
         factory=True,
         host=host,
         port=port,

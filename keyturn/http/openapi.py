@@ -182,7 +182,7 @@ def openapi_document(routes: list[tuple[str, str, Any, str]], *, metrics_protect
     document says what the server does."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path, endpoint, op_id in routes:
-        op = {"operationId": op_id, "summary": (endpoint.__doc__ or op_id).strip().split("\n")[0]}
+        op: dict[str, Any] = {"operationId": op_id, "summary": (endpoint.__doc__ or op_id).strip().split("\n")[0]}
         op.update(_OPS.get(op_id, {"responses": {"200": {"description": "ok"}}}))
         if op_id == "metrics" and not metrics_protected:
             op = {k: v for k, v in op.items() if k != "security"}

@@ -154,7 +154,8 @@ class RedisSessionStore:
         if url is None:
             raise ConfigError("KEYTURN_SESSION_STORE_URL: not set")
         client = open_client(
-            url, timeout=settings.store_timeout, pool_size=max(settings.pool_size, 32),
+            # Redis connections are cheap; enough that requests rarely queue.
+            url, timeout=settings.store_timeout, pool_size=max(settings.pool_size, 256),
             pool_timeout=settings.pool_timeout,
         )
         store = cls(client, prefix=settings.redis_key_prefix, timeout=settings.store_timeout)
