@@ -45,13 +45,15 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def _guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def redis_guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Bound a store method (of an object with ``timeout``) in time and turn
+    Redis faults into ``StoreUnavailable``: fail closed, never a 500."""
+
     @functools.wraps(fn)
     async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
-        store = args[0]
-        assert isinstance(store, RedisSessionStore)
+        timeout: float = getattr(args[0], "timeout")
         try:
-            async with asyncio.timeout(store.timeout):
+            async with asyncio.timeout(timeout):
                 return await fn(*args, **kwargs)
         except _UNAVAILABLE as exc:
             raise StoreUnavailable() from exc
@@ -186,7 +188,7 @@ class RedisSessionStore:
 
     allow_eviction = False  # KEYTURN_REDIS_ALLOW_EVICTION
 
-    @_guarded
+    @redis_guarded
     async def migrate(self) -> None:
         """Nothing to migrate: check the server answers, and refuse one that
         may evict keys (see redis_safety); scripts load on first use
@@ -196,7 +198,7 @@ class RedisSessionStore:
         await self.client.ping()
         await check_eviction_policy(self.client, allow_eviction=self.allow_eviction)
 
-    @_guarded
+    @redis_guarded
     async def ping(self) -> None:
         await self.client.ping()
 
@@ -206,7 +208,7 @@ class RedisSessionStore:
 
     # --- sessions -------------------------------------------------------------
 
-    @_guarded
+    @redis_guarded
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
         s = session
         ttl_ms = max(1, int((s.absolute_expires_at - now) * 1000))
@@ -232,7 +234,7 @@ class RedisSessionStore:
         )
         return [bytes(e).decode() for e in evicted]
 
-    @_guarded
+    @redis_guarded
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
         owner = await self._owner(session_id, user_id)
         if owner is None:
@@ -240,7 +242,7 @@ class RedisSessionStore:
         h = await self.client.hgetall(self._hash(owner, session_id))
         return _session(session_id, h) if h else None
 
-    @_guarded
+    @redis_guarded
     async def rotate(
         self,
         session_id: str,
@@ -264,7 +266,7 @@ class RedisSessionStore:
         )
         return int(won) == 1
 
-    @_guarded
+    @redis_guarded
     async def revoke_session(
         self, session_id: str, *, now: float, reason: str, user_id: str | None = None
     ) -> bool:
@@ -276,14 +278,14 @@ class RedisSessionStore:
         )
         return int(done) == 1
 
-    @_guarded
+    @redis_guarded
     async def revoke_user(self, user_id: str, *, now: float, reason: str, keep: str | None = None) -> list[str]:
         ids = await self._revoke_user(
             keys=[self._zset(user_id)], args=[self._user_prefix(user_id), _num(now), reason, keep or ""]
         )
         return [bytes(i).decode() for i in ids]
 
-    @_guarded
+    @redis_guarded
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         rows = await self._list(keys=[self._zset(user_id)], args=[self._user_prefix(user_id)])
         found = [_session(h[b"sid"].decode(), h) for h in (_pairs(r) for r in rows)]
@@ -297,7 +299,7 @@ class RedisSessionStore:
             keys.append(bytes(key).decode())
         return keys
 
-    @_guarded
+    @redis_guarded
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         found: list[Session] = []
         for key in await self._scan_sessions():

@@ -18,17 +18,13 @@ exactly like the SQL engine).
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from keyturn.core.revocation import DenyEntry
 from keyturn.core.throttle import Counter
-from keyturn.errors import StoreUnavailable
-from keyturn.stores.redis import _UNAVAILABLE
+from keyturn.stores.redis import redis_guarded
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _INCREMENT = """
 local exp = tonumber(redis.call('HGET', KEYS[1], 'exp') or '0')
@@ -66,20 +62,6 @@ return 1
 """
 
 
-def _guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    @functools.wraps(fn)
-    async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
-        store = args[0]
-        assert isinstance(store, RedisSecurityStore)
-        try:
-            async with asyncio.timeout(store.timeout):
-                return await fn(*args, **kwargs)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable() from exc
-
-    return inner
-
-
 def _ttl_ms(expires_at: float, now: float) -> str:
     return str(max(1, int((expires_at - now) * 1000)))
 
@@ -112,7 +94,7 @@ class RedisSecurityStore:
 
     # --- counters -------------------------------------------------------------
 
-    @_guarded
+    @redis_guarded
     async def counters(self, keys: Sequence[str], *, now: float) -> dict[str, Counter]:
         rows = await asyncio.gather(*(self.client.hmget(self._ctr(k), ["n", "last", "exp"]) for k in keys))
         out: dict[str, Counter] = {}
@@ -121,30 +103,30 @@ class RedisSecurityStore:
                 out[key] = Counter(int(n), float(last))
         return out
 
-    @_guarded
+    @redis_guarded
     async def increment(self, key: str, *, now: float, expires_at: float) -> Counter:
         n = await self._increment(keys=[self._ctr(key)], args=[repr(now), repr(expires_at), _ttl_ms(expires_at, now)])
         return Counter(int(n), now)
 
-    @_guarded
+    @redis_guarded
     async def reset(self, key: str) -> None:
         await self.client.delete(self._ctr(key))
 
     # --- denylist ---------------------------------------------------------------
 
-    @_guarded
+    @redis_guarded
     async def deny(self, keys: Sequence[str], *, now: float, expires_at: float) -> None:
         if not keys:
             return
         names = [self._deny_key(k) for k in dict.fromkeys(keys)]
         await self._deny(keys=[*names, self._deny_log], args=[repr(now), repr(expires_at), _ttl_ms(expires_at, now)])
 
-    @_guarded
+    @redis_guarded
     async def any_denied(self, keys: Sequence[str], *, now: float) -> bool:
         values = await self.client.mget([self._deny_key(k) for k in keys])
         return any(v is not None and float(v) > now for v in values)
 
-    @_guarded
+    @redis_guarded
     async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
         members = await self.client.zrangebyscore(self._deny_log, since, "+inf", withscores=True)
         if not members:
@@ -161,7 +143,7 @@ class RedisSecurityStore:
 
     # --- DPoP jti replay cache --------------------------------------------------
 
-    @_guarded
+    @redis_guarded
     async def first_use(self, key: str, *, now: float, expires_at: float) -> bool:
         ok = await self._first_use(
             keys=[f"{self.prefix}:jti:{key}"], args=[repr(now), repr(expires_at), _ttl_ms(expires_at, now)]
@@ -170,7 +152,7 @@ class RedisSecurityStore:
 
     # --- housekeeping -----------------------------------------------------------
 
-    @_guarded
+    @redis_guarded
     async def purge_security(self, *, now: float) -> int:
         """Entries expire on their own (TTL); trim the log's old members."""
         horizon = now - 86_400 * 2
