@@ -172,6 +172,85 @@ class PostgresHotPath:
             await pool.close()
 
 
+class MysqlHotPath:
+    """An asyncmy pool in autocommit mode: the conditional UPDATE is one round
+    trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's ROLLBACK)."""
+
+    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = %s"
+    _ROTATE = (
+        "UPDATE kt_sessions SET generation = %s, rotated_at = %s, last_used_at = %s, idle_expires_at = %s, "
+        "last_ip = %s, last_user_agent = %s "
+        "WHERE id = %s AND generation = %s AND revoked_at IS NULL AND idle_expires_at > %s "
+        "AND (%s IS NULL OR user_id = %s)"  # the optional owner hint of the SessionStore protocol
+    )
+
+    def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url)
+        self._connect = {
+            "host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
+            "user": unquote(parts.username or "root"), "password": unquote(parts.password or ""),
+            "db": parts.path.lstrip("/") or None, "charset": "utf8mb4", "autocommit": True,
+            "connect_timeout": max(1, int(timeout)),
+        }
+        self._size = pool_size
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> Any:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    import asyncmy
+
+                    self._pool = await asyncmy.create_pool(
+                        minsize=1, maxsize=self._size, pool_recycle=1800, **self._connect
+                    )
+        return self._pool
+
+    async def _run(self, sql: str, args: tuple[Any, ...]) -> tuple[int, Any]:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            try:
+                async with conn.cursor() as cur:
+                    await cur.execute(sql, args)
+                    return int(cur.rowcount), await cur.fetchone()
+            except BaseException:
+                # A connection that failed mid-statement is not reused.
+                conn.close()
+                raise
+
+    async def get_session(self, session_id: str) -> Session | None:
+        _, row = await self._run(self._GET, (session_id,))
+        return _session(row) if row else None
+
+    async def rotate(
+        self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+    ) -> bool:
+        count, _ = await self._run(
+            self._ROTATE,
+            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+             user_id, user_id),
+        )
+        return count == 1
+
+    async def any_denied(self, keys: Sequence[str], now: float) -> bool:
+        """The access-token denylist check (``kt_denylist``, migration 0003)."""
+        marks = ",".join(["%s"] * len(keys))
+        _, row = await self._run(
+            f"SELECT 1 FROM kt_denylist WHERE `key` IN ({marks}) AND expires_at > %s LIMIT 1", (*keys, now)
+        )
+        return row is not None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
+            await pool.wait_closed()
+
+
 async def _reset_if_in_transaction(conn: Any) -> None:
     """asyncpg's default reset on release (RESET ALL, UNLISTEN, …) is a round
     trip per statement; these connections only run autocommitted statements
@@ -193,6 +272,8 @@ def hot_path_for(url: str, *, pool_size: int, timeout: float) -> HotPath | None:
         return SqliteHotPath(path)
     if base in ("postgresql", "postgres") and (scheme.lower() in ("postgresql", "postgres", "postgresql+asyncpg")):
         return PostgresHotPath(f"postgresql://{rest}", pool_size=pool_size, timeout=timeout)
+    if base in ("mysql", "mariadb") and scheme.lower() in ("mysql", "mariadb", "mysql+asyncmy"):
+        return MysqlHotPath(f"mysql://{rest}", pool_size=pool_size, timeout=timeout)
     return None
 
 
@@ -205,5 +286,11 @@ def driver_unavailable_errors() -> tuple[type[BaseException], ...]:
         errors += [asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
                    asyncpg.TooManyConnectionsError]
     except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    try:
+        from asyncmy import errors as my
+
+        errors += [my.OperationalError, my.InterfaceError]
+    except ImportError:  # pragma: no cover - asyncmy is a dependency
         pass
     return tuple(errors)
