@@ -36,7 +36,8 @@ def _full_flow(url: str) -> tuple[list[str], list[dict[str, object]]]:
             value = str(tokens[name])
             secrets.append(value)
             # The parts that matter on their own: the JWT signature, the refresh secret.
-            secrets.append(value.rsplit(".", 1)[-1] if name == "access_token" else value.rsplit("_", 1)[-1])
+            # (The refresh secret is cut by position: base64url may itself contain "_".)
+            secrets.append(value.rsplit(".", 1)[-1] if name == "access_token" else value[len("krt_") + 22 + 1:])
     return secrets, [first, second]
 
 

@@ -67,9 +67,13 @@ async def test_reuse_event_carries_both_sides(make_api: Callable[..., Any]) -> N
 async def test_events_are_json_log_lines(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="keyturn.events"):
         await api.user_and_login()
-    lines = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "keyturn.events"]
+    from keyturn.logs import JsonFormatter
+
+    lines = [orjson.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "keyturn.events"]
     assert [line["type"] for line in lines] == ["login"]
+    assert [line["event"] for line in lines] == ["login"]
     assert lines[0]["ip"] == "203.0.113.7"
+    assert lines[0]["msg"] == "security event login"
 
 
 def test_cli_events_tail(tmp_path: Path) -> None:
