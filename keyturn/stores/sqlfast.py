@@ -44,7 +44,31 @@ class HotPath(Protocol):
     async def close(self) -> None: ...
 
 
-class SqliteHotPath:
+class _Lazy:
+    """A driver resource (connection or pool) opened on first use, inside the
+    running event loop, exactly once however many requests race for it."""
+
+    def __init__(self) -> None:
+        self._res: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _open(self) -> Any:
+        raise NotImplementedError
+
+    async def _get(self) -> Any:
+        if self._res is None:
+            async with self._lock:
+                if self._res is None:
+                    self._res = await self._open()
+        return self._res
+
+    def _take(self) -> Any:
+        """Hand the resource over for closing (``None`` if never opened)."""
+        res, self._res = self._res, None
+        return res
+
+
+class SqliteHotPath(_Lazy):
     """One dedicated aiosqlite connection in autocommit mode: a single
     UPDATE is atomic in SQLite, so no explicit transaction is needed."""
 
@@ -57,25 +81,20 @@ class SqliteHotPath:
     )
 
     def __init__(self, path: str) -> None:
+        super().__init__()
         self._path = path
-        self._conn: Any = None
-        self._lock = asyncio.Lock()
 
-    async def _connection(self) -> Any:
-        if self._conn is None:
-            async with self._lock:
-                if self._conn is None:
-                    import aiosqlite
+    async def _open(self) -> Any:
+        import aiosqlite
 
-                    Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-                    conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10)
-                    await conn.execute("PRAGMA busy_timeout=10000")
-                    await conn.execute("PRAGMA synchronous=NORMAL")
-                    self._conn = conn
-        return self._conn
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10)
+        await conn.execute("PRAGMA busy_timeout=10000")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
 
     async def get_session(self, session_id: str) -> Session | None:
-        conn = await self._connection()
+        conn = await self._get()
         # Execute, fetch and close in one call: a cursor left open across an
         # await would hold a read snapshot that a later UPDATE on this
         # connection could not upgrade (SQLITE_BUSY_SNAPSHOT, no retry).
@@ -86,7 +105,7 @@ class SqliteHotPath:
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None,
     ) -> bool:
-        conn = await self._connection()
+        conn = await self._get()
         cur = await conn.execute(
             self._ROTATE,
             (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
@@ -96,7 +115,7 @@ class SqliteHotPath:
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""
-        conn = await self._connection()
+        conn = await self._get()
         marks = ",".join("?" * len(keys))
         rows = await conn.execute_fetchall(
             f"SELECT 1 FROM kt_denylist WHERE key IN ({marks}) AND expires_at > ? LIMIT 1", (*keys, now)
@@ -104,12 +123,12 @@ class SqliteHotPath:
         return bool(rows)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
+        conn = self._take()
+        if conn is not None:
             await conn.close()
 
 
-class PostgresHotPath:
+class PostgresHotPath(_Lazy):
     """An asyncpg pool; statements are prepared once per connection."""
 
     _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = $1"
@@ -121,26 +140,21 @@ class PostgresHotPath:
     )
 
     def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
+        super().__init__()
         self._dsn = dsn
         self._size = pool_size
         self._timeout = timeout
-        self._pool: Any = None
-        self._lock = asyncio.Lock()
 
-    async def _get_pool(self) -> Any:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    import asyncpg
+    async def _open(self) -> Any:
+        import asyncpg
 
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._size, timeout=self._timeout,
-                        command_timeout=max(self._timeout, 5.0), reset=_reset_if_in_transaction,
-                    )
-        return self._pool
+        return await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=self._size, timeout=self._timeout,
+            command_timeout=max(self._timeout, 5.0), reset=_reset_if_in_transaction,
+        )
 
     async def get_session(self, session_id: str) -> Session | None:
-        pool = await self._get_pool()
+        pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             row = await conn.fetchrow(self._GET, session_id)
         return _session(row) if row else None
@@ -149,7 +163,7 @@ class PostgresHotPath:
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None,
     ) -> bool:
-        pool = await self._get_pool()
+        pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             status = await conn.execute(
                 self._ROTATE, expected_generation + 1, now, idle_expires_at, ip, user_agent,
@@ -159,7 +173,7 @@ class PostgresHotPath:
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""
-        pool = await self._get_pool()
+        pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             row = await conn.fetchrow(
                 "SELECT 1 FROM kt_denylist WHERE key = ANY($1::text[]) AND expires_at > $2 LIMIT 1", list(keys), now
@@ -167,12 +181,12 @@ class PostgresHotPath:
         return row is not None
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
+        pool = self._take()
+        if pool is not None:
             await pool.close()
 
 
-class MysqlHotPath:
+class MysqlHotPath(_Lazy):
     """An asyncmy pool in autocommit mode: the conditional UPDATE is one round
     trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's ROLLBACK)."""
 
@@ -187,6 +201,7 @@ class MysqlHotPath:
     def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
         from urllib.parse import unquote, urlsplit
 
+        super().__init__()
         parts = urlsplit(url)
         self._connect = {
             "host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
@@ -195,22 +210,14 @@ class MysqlHotPath:
             "connect_timeout": max(1, int(timeout)),
         }
         self._size = pool_size
-        self._pool: Any = None
-        self._lock = asyncio.Lock()
 
-    async def _get_pool(self) -> Any:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    import asyncmy
+    async def _open(self) -> Any:
+        import asyncmy
 
-                    self._pool = await asyncmy.create_pool(
-                        minsize=1, maxsize=self._size, pool_recycle=1800, **self._connect
-                    )
-        return self._pool
+        return await asyncmy.create_pool(minsize=1, maxsize=self._size, pool_recycle=1800, **self._connect)
 
     async def _run(self, sql: str, args: tuple[Any, ...]) -> tuple[int, Any]:
-        pool = await self._get_pool()
+        pool = await self._get()
         async with pool.acquire() as conn:
             try:
                 async with conn.cursor() as cur:
@@ -245,8 +252,8 @@ class MysqlHotPath:
         return row is not None
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
+        pool = self._take()
+        if pool is not None:
             pool.close()
             await pool.wait_closed()
 
