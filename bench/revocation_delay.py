@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 
 from keyturn.errors import TokenRevoked
-from keyturn.masterkey import new_master_key
-from keyturn.verify import Verifier
+from keyturn.resource.verifier import Verifier
+from keyturn.service.masterkey import new_master_key
 from tests.conftest import PASSWORD, start_server, stop_server
 
 

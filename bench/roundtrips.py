@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
-from keyturn.masterkey import new_master_key
-from keyturn.runtime import build_runtime
+from keyturn.service.masterkey import new_master_key
+from keyturn.service.wiring import build_runtime
 from keyturn.stores.memory import MemoryStore
 from tests.stores.backends import MYSQL_URL, POSTGRES_URL, REDIS_URL, create_database, drop_database
 from tests.stores.proxy import FaultProxy

@@ -60,7 +60,7 @@ def _grow_store(redis_url: str, target: int, concurrency: int = 200) -> int:
     from keyturn.config import Settings
     from keyturn.core import refresh as rt
     from keyturn.core.sessions import Session
-    from keyturn.stores.redis import RedisSessionStore
+    from keyturn.stores.redis.sessions import RedisSessionStore
 
     async def main() -> int:
         store = RedisSessionStore.from_settings(Settings(database_url="memory://", session_store_url=redis_url, pool_size=256,

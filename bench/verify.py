@@ -43,7 +43,7 @@ class _QuietFeed:
     every verify also consults the revoked-session set."""
 
     def poll(self, cursor: str | None, *, wait: float) -> Any:
-        from keyturn.verify_revocations import RevocationBatch
+        from keyturn.resource.feed import RevocationBatch
 
         time.sleep(min(wait, 0.05))
         return RevocationBatch(cursor=cursor or "0")
@@ -56,7 +56,7 @@ def _keyturn_verifier(alg: str, priv: Any, with_revocations: bool) -> Any:
     """keyturn's Verifier holding this key (as a resource server would after
     fetching the JWKS), optionally with a live revocation feed and 10,000
     revoked sessions in its set."""
-    from keyturn.verify import Verifier
+    from keyturn.resource.verifier import Verifier
 
     kw: dict[str, Any] = {"issuer": CLAIMS["iss"], "audience": CLAIMS["aud"], "algorithms": (alg,)}
     if alg == "HS256":

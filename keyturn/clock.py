@@ -32,3 +32,8 @@ class FrozenClock:
 
     def set(self, when: float) -> None:
         self._now = float(when)
+
+
+def iso(ts: float) -> str:
+    """ISO-8601 UTC with ``Z``, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))

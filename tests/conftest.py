@@ -19,8 +19,8 @@ import pytest
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
 from keyturn.http.app import create_app
-from keyturn.masterkey import new_master_key
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.service.masterkey import new_master_key
+from keyturn.service.wiring import Runtime, build_runtime
 
 PASSWORD = "correct horse battery staple"
 # Cheap argon2 for tests; production defaults are tested separately.

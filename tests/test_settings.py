@@ -60,7 +60,7 @@ def test_settings_are_not_read_at_import() -> None:
 
 
 def test_master_key_must_be_strong(make_settings: object) -> None:
-    from keyturn.masterkey import resolve_master_key
+    from keyturn.service.masterkey import resolve_master_key
 
     with pytest.raises(ConfigError, match="KEYTURN_MASTER_KEY"):
         resolve_master_key(Settings(master_key="c2hvcnQ"))

@@ -1,2 +1,3 @@
-"""Small framework adapters around ``keyturn.verify.Verifier``: FastAPI,
-Starlette, Flask, Django. Each module imports its framework only when used."""
+"""``keyturn.adapters.{fastapi,starlette,flask,django}``: the documented
+paths of the framework adapters, which live in ``keyturn.resource.adapters``.
+Each module imports its framework only when used."""

@@ -21,14 +21,12 @@ from starlette.routing import BaseRoute, Route
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError
-from keyturn.http import oauth_routes
-from keyturn.http import observe
-from keyturn.http import routes as r
+from keyturn.http import oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
 from keyturn.http.openapi import openapi_document
 from keyturn.http.revocations import revocations
 from keyturn.http.wire import JSONResponse, error_response
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.service.wiring import Runtime, build_runtime
 
 log = logging.getLogger("keyturn.http")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyturn import oauth
 from keyturn.errors import BadRequest, KeyturnError
 from keyturn.http.routes import client_ip, runtime
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response, read_form
-from keyturn.resource_clients import authenticate_basic
+from keyturn.service import oauth
+from keyturn.service.resource_clients import authenticate_basic
 
 
 def _token(form: dict[str, str]) -> str:

@@ -20,11 +20,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn.errors import TokenInvalid
+from keyturn.http.metrics import CONTENT_TYPE, Metrics
 from keyturn.logs import CURRENT, RequestContext
-from keyturn.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["Metrics", "ObserveMiddleware", "install", "metrics_endpoint"]
-from keyturn.runtime import Runtime
+from keyturn.service.wiring import Runtime
 
 access_log = logging.getLogger("keyturn.access")
 

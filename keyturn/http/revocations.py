@@ -1,5 +1,5 @@
 """``GET /auth/revocations?since=<cursor>[&wait=<seconds>]``: the revocation
-feed for resource servers (see ``keyturn.revocation``).
+feed for resource servers (see ``keyturn.service.feed``).
 
 Only authenticated resource-server clients may read it (HTTP Basic, RFC 7617,
 credentials from ``KEYTURN_RESOURCE_CLIENTS`` or registered with ``keyturn
@@ -22,8 +22,8 @@ from starlette.responses import Response
 from keyturn.config import Settings
 from keyturn.errors import BadRequest, InvalidClient
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response
-from keyturn.resource_clients import authenticate_basic
-from keyturn.revocation import Cursor
+from keyturn.service.feed import Cursor
+from keyturn.service.resource_clients import authenticate_basic
 
 STEP = 0.5  # how often a long-poll re-reads the shared log (other replicas' rows)
 

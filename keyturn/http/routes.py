@@ -12,8 +12,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyturn.clock import iso
 from keyturn.core.tokens import AccessClaims
-from keyturn.http.account import check_cookie_csrf, wants_cookie
 from keyturn.errors import (
     BadRequest,
     KeyturnError,
@@ -21,21 +21,21 @@ from keyturn.errors import (
     StoreUnavailable,
     TokenInvalid,
 )
-from keyturn.guards import DpopRequest
+from keyturn.http.account import check_cookie_csrf, wants_cookie
 from keyturn.http.wire import (
     NO_STORE,
     REFRESH_COOKIE,
     JSONResponse,
     access_token,
     error_response,
-    iso,
     read_form,
     read_json,
     token_response,
     user_agent,
 )
-from keyturn.runtime import Runtime
-from keyturn.service import TokenPair
+from keyturn.service.guards import DpopRequest
+from keyturn.service.tokens import TokenPair
+from keyturn.service.wiring import Runtime
 
 
 def runtime(request: Request) -> Runtime:

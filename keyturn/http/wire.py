@@ -5,7 +5,6 @@ answers and errors. The only place a ``KeyturnError`` becomes a status code.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -13,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from keyturn.clock import iso
 from keyturn.errors import (
     BadRequest,
     BearerError,
@@ -25,17 +25,12 @@ from keyturn.errors import (
     RefreshError,
 )
 from keyturn.logs import CURRENT
-from keyturn.service import TokenPair
+from keyturn.service.tokens import TokenPair
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 REFRESH_COOKIE = "keyturn_refresh"
 BODY_READ_TIMEOUT = 10.0
 MAX_UA = 512
-
-
-def iso(ts: float) -> str:
-    """ISO-8601 UTC with ``Z``, to the second."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts)))
 
 
 class JSONResponse(Response):

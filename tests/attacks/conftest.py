@@ -33,7 +33,7 @@ async def reset_backends(settings: dict[str, Any]) -> None:
     """Start each test from empty shared databases, as SQLite files do."""
     import sqlalchemy as sa
 
-    from keyturn.stores.sql import SqlStore
+    from keyturn.stores.sql.store import SqlStore
 
     for key in ("database_url", "session_store_url"):
         url = settings.get(key)

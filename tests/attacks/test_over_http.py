@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import ignored_auth, response_schema_conf
 from typer.testing import CliRunner
 
 from keyturn.cli import app as cli_app
-from keyturn.http.openapi import openapi_document
 from keyturn.http.app import ROUTES
-from keyturn.masterkey import new_master_key
+from keyturn.http.openapi import openapi_document
+from keyturn.service.masterkey import new_master_key
 from tests.conftest import PASSWORD, Server, start_server, stop_server
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from keyturn.resource_clients import new_client
+from keyturn.service.resource_clients import new_client
 from tests.attacks.conftest import assert_refused
 from tests.conftest import PASSWORD, Api
 

@@ -14,7 +14,7 @@ import pytest
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
 from keyturn.http.app import create_app
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.service.wiring import Runtime, build_runtime
 from tests.conftest import PASSWORD
 
 

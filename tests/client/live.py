@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keyturn.masterkey import new_master_key
+from keyturn.service.masterkey import new_master_key
 from tests.conftest import PASSWORD, Server, start_server, stop_server
 
 CLIENT_ID, CLIENT_SECRET = "rs-test", "rs-test-secret-0123456789"

@@ -11,7 +11,7 @@ import pytest
 
 from keyturn.core.tokens import AccessClaims, SigningKey, verify_access_token
 from keyturn.errors import TokenExpired, TokenInvalid
-from keyturn.keys import KeyCipher, generate
+from keyturn.service.keys import KeyCipher, generate
 
 NOW = 1_800_000_000
 

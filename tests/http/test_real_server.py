@@ -113,7 +113,7 @@ def test_wrong_master_key_is_one_line(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from keyturn.masterkey import new_master_key
+    from keyturn.service.masterkey import new_master_key
 
     srv = start_server(tmp_path, {"KEYTURN_MASTER_KEY": new_master_key()})
     stop_server(srv)

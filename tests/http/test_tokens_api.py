@@ -29,7 +29,7 @@ async def test_token_answer_is_exactly_the_contract(api: Api) -> None:
     assert body["expires_in"] == 1800 and body["refresh_token_expires_in"] == 172800
     for name in ("access_token_expires_at", "refresh_token_expires_at", "session_expires_at", "issued_at"):
         assert ISO.match(body[name]), body[name]
-    from keyturn.http.wire import iso
+    from keyturn.clock import iso
 
     now = api.clock.now()
     assert body["issued_at"] == iso(now)  # the server's clock

@@ -7,7 +7,7 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.service.wiring import Runtime, build_runtime
 from keyturn.stores.memory import MemoryStore
 from tests.conftest import PASSWORD
 

@@ -10,7 +10,7 @@ import pytest
 
 from keyturn import errors
 from keyturn.clock import FrozenClock
-from keyturn.runtime import Runtime
+from keyturn.service.wiring import Runtime
 from tests.service.conftest import login, new_user
 
 IP = "203.0.113.7"

@@ -13,8 +13,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from keyturn import errors
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
-from keyturn.masterkey import new_master_key
-from keyturn.runtime import build_runtime
+from keyturn.service.masterkey import new_master_key
+from keyturn.service.wiring import build_runtime
 from keyturn.stores.memory import MemoryStore
 from tests.conftest import FAST_ARGON2, PASSWORD
 
@@ -45,7 +45,7 @@ class SessionMachine(RuleBasedStateMachine):
         s = Settings(
             database_url="memory://", master_key=new_master_key(), refresh_token_ttl=int(IDLE),
             session_max_age=int(ABSOLUTE), reuse_interval=int(WINDOW), max_sessions_per_user=MAX_SESSIONS,
-            refresh_ip_max_invalid=100_000,  # guesses are modelled unthrottled; throttling: tests/security
+            refresh_ip_max_invalid=100_000,  # guesses are modelled unthrottled; throttling: tests/service/test_throttling.py
             **FAST_ARGON2,
         )
         self.rt = build_runtime(s, clock=self.clock, database=MemoryStore())

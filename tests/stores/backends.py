@@ -20,8 +20,8 @@ from collections.abc import Callable, Coroutine
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from keyturn.stores.sql import SqlStore
-from keyturn.stores.sqlengine import async_url
+from keyturn.stores.sql.engine import async_url
+from keyturn.stores.sql.store import SqlStore
 
 POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("KEYTURN_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")

@@ -15,10 +15,10 @@ import redis
 
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
-from keyturn.runtime import Runtime, build_runtime
+from keyturn.service.wiring import Runtime, build_runtime
 from keyturn.stores.memory import MemoryStore
-from keyturn.stores.redis import RedisSessionStore, open_client
-from keyturn.stores.sql import SqlStore
+from keyturn.stores.redis.sessions import RedisSessionStore, open_client
+from keyturn.stores.sql.store import SqlStore
 from tests.conftest import backend_unavailable, free_port
 from tests.stores import backends as b
 
@@ -185,3 +185,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield s
     finally:
         await close_store(s)
+
+
+# The security stores' engines (counters, denylist, replay cache, clients).
+from tests.stores.security_engines import client_store, security_store  # noqa: E402,F401 - fixtures

@@ -131,7 +131,7 @@ async def test_pool_exhaustion_queues_then_answers_unavailable(
     clean_sql_url: Callable[[str], str], engine: str
 ) -> None:
     from keyturn.errors import StoreUnavailable
-    from keyturn.stores.sql import SqlStore
+    from keyturn.stores.sql.store import SqlStore
 
     store = SqlStore.from_url(clean_sql_url(engine), pool_size=1, pool_timeout=0.2, timeout=HANG_GUARD)
     try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from keyturn.keys import KeyCipher, KeySet, generate
-from keyturn.masterkey import new_master_key, parse_master_key
+from keyturn.service.keys import KeyCipher, KeySet, generate
+from keyturn.service.masterkey import new_master_key, parse_master_key
 
 T0 = 1_795_000_000.0
 

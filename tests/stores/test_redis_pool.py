@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from keyturn.stores.redis import RedisSessionStore, open_client
+from keyturn.stores.redis.sessions import RedisSessionStore, open_client
 from tests.stores.conftest import unique_prefix
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keyturn.masterkey import new_master_key
+from keyturn.service.masterkey import new_master_key
 from tests.conftest import PASSWORD, start_server, stop_server
 from tests.stores.backends import wipe_redis_prefix
 from tests.stores.conftest import unique_prefix

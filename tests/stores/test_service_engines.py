@@ -10,7 +10,7 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenRevoked
-from keyturn.runtime import Runtime
+from keyturn.service.wiring import Runtime
 from tests.conftest import PASSWORD
 
 

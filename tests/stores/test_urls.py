@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keyturn.stores.sqlengine import async_url
+from keyturn.stores.sql.engine import async_url
 
 
 @pytest.mark.parametrize(

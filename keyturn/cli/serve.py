@@ -1,0 +1,80 @@
+"""``keyturn serve``: the HTTP token service under uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from keyturn.cli.common import app, fail, settings_or_exit
+from keyturn.config import Settings
+from keyturn.errors import KeyturnError
+
+
+async def _preflight(settings: Settings) -> None:
+    from keyturn.service.wiring import build_runtime
+
+    rt = build_runtime(settings)
+    try:
+        await rt.start()
+    finally:
+        await rt.close()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+) -> None:
+    """Run the HTTP token service (uvicorn, uvloop, httptools).
+
+    Logs are JSON lines (readable text on a terminal; KEYTURN_LOG_FORMAT);
+    /metrics is Prometheus; /account is the people-facing page.
+
+    Examples:
+
+      keyturn serve
+
+      KEYTURN_DATABASE_URL=postgresql://keyturn@db/keyturn KEYTURN_MASTER_KEY=... keyturn serve --host 0.0.0.0 --workers 4
+    """
+    import logging.config
+
+    import uvicorn
+
+    from keyturn.logs import logging_config
+
+    settings = settings_or_exit()
+    # JSON lines (readable text on a terminal); the same config reaches every
+    # worker process through uvicorn's log_config.
+    log_config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
+    try:
+        # Resolve (and on first start create) the master key once, before
+        # the workers fork, so they all agree on it.
+        from keyturn.service.masterkey import resolve_master_key
+
+        resolve_master_key(settings)
+        # Migrate and load the signing keys once up front: a wrong master key
+        # or an unreachable database is one clear line, not a worker traceback.
+        asyncio.run(_preflight(settings))
+    except KeyturnError as exc:
+        fail(exc.description)
+    uvicorn.run(
+        "keyturn.http.app:create_server_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        # The client address is the TCP peer; X-Forwarded-For counts only
+        # from KEYTURN_TRUSTED_PROXIES, which keyturn itself applies.
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        server_header=False,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        log_config=log_config,
+        timeout_keep_alive=5,
+    )

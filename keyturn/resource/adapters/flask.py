@@ -1,0 +1,42 @@
+"""Flask: ``@require_token(verifier, scopes=["read"])`` on a view; the claims
+are then ``current_claims()`` (also ``flask.g.keyturn_claims``)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar, cast
+
+from flask import g, jsonify, request
+
+from keyturn.core.tokens import AccessClaims
+from keyturn.errors import KeyturnError
+from keyturn.resource.adapters._common import bearer, challenge, check_scopes
+from keyturn.resource.verifier import Verifier
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require_token(verifier: Verifier, *, scopes: Collection[str] = ()) -> Callable[[F], F]:
+    needed = tuple(scopes)
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                claims = verifier.verify(bearer(request.headers.get("Authorization")))
+                check_scopes(claims, needed)
+            except KeyturnError as exc:
+                status, body, headers = challenge(exc)
+                return jsonify(body), status, headers
+            g.keyturn_claims = claims
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorator
+
+
+def current_claims() -> AccessClaims:
+    claims: AccessClaims = g.keyturn_claims
+    return claims

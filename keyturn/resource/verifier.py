@@ -1,0 +1,306 @@
+"""``Verifier``: check keyturn access tokens in a resource server, offline.
+
+The signature and claim checks are the service's own
+(``keyturn.core.tokens.verify_access_token``): same pinned algorithms, same
+``typ: at+jwt``, ``iss``, ``aud``, ``exp`` with leeway, same error codes
+(``token_expired`` / ``token_invalid`` / ``token_revoked``). Keys come from
+the JWKS (RFC 7517), cached; an unknown ``kid`` triggers at most one refetch
+per ``min_refetch_interval`` so garbage ``kid`` values cannot make us hammer
+the service. Revoked sessions come from the revocation feed, polled in the
+background (``keyturn.resource.feed``), so ``verify`` itself does no I/O
+except that rate-limited refetch.
+
+HS256 tokens cannot be verified from a JWKS (the key is a shared secret the
+JWKS never publishes): pass ``hmac_keys={kid: secret}`` explicitly, or use
+an asymmetric ``KEYTURN_SIGNING_ALG`` (EdDSA, the default, or ES256).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Collection, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+from jwt.algorithms import get_default_algorithms
+
+from keyturn.clock import Clock, SystemClock
+from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid, verify_access_token
+from keyturn.errors import TokenExpired, TokenInvalid, TokenRevoked
+from keyturn.resource.feed import (
+    HttpRevocationSource,
+    RevocationFeedUnavailable,
+    RevocationSource,
+    RevokedSessions,
+)
+
+__all__ = [
+    "AccessClaims", "RevocationFeedUnavailable", "TokenExpired", "TokenInvalid", "TokenRevoked", "Verifier",
+    "keys_from_jwks",
+]
+
+log = logging.getLogger("keyturn.verify")
+_ALGS = get_default_algorithms()
+_CURVES = {"EdDSA": ("OKP", "Ed25519"), "ES256": ("EC", "P-256")}
+
+
+def keys_from_jwks(jwks: Mapping[str, Any], algorithms: Collection[str]) -> dict[str, SigningKey]:
+    """Verification keys from a JWK Set: one algorithm per key, taken from
+    the JWK's own ``alg`` (a key without one, or with an algorithm we do not
+    pin, is ignored: the token header never chooses the algorithm)."""
+    found: dict[str, SigningKey] = {}
+    entries = jwks.get("keys")
+    for jwk in entries if isinstance(entries, list) else []:
+        if not isinstance(jwk, dict):
+            continue
+        kid, alg = jwk.get("kid"), jwk.get("alg")
+        if not isinstance(kid, str) or not kid or alg not in algorithms or alg not in _CURVES:
+            continue
+        if jwk.get("use", "sig") != "sig" or (jwk.get("kty"), jwk.get("crv")) != _CURVES[alg]:
+            continue
+        try:
+            key = _ALGS[alg].from_jwk(json.dumps(jwk))
+        except Exception:  # a malformed entry must not take the others down
+            log.warning("ignoring malformed JWK %s", kid)
+            continue
+        public = key.public_key() if hasattr(key, "private_bytes") else key  # never keep a private half
+        found[kid] = SigningKey.create(kid, alg, None, public)
+    return found
+
+
+class Verifier:
+    """``Verifier(jwks_url, issuer=..., audience=...).verify(token) -> AccessClaims``.
+
+    Thread-safe. Use ``verify`` from sync code and ``verify_async`` from
+    async code (it never blocks the event loop on a key fetch). With a
+    ``revocations`` source, call ``start()`` (or use it as a context
+    manager) to run the poller; the first ``verify`` starts it otherwise.
+    """
+
+    def __init__(
+        self,
+        jwks_url: str | None,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Collection[str] = ("EdDSA", "ES256"),
+        leeway: float = 5.0,
+        min_refetch_interval: float = 10.0,
+        jwks_max_age: float = 300.0,
+        hmac_keys: Mapping[str, bytes] | None = None,
+        revocations: RevocationSource | None = None,
+        poll_interval: float = 2.0,
+        poll_wait: float = 0.0,
+        max_feed_staleness: float | None = 60.0,
+        clock: Clock | None = None,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if "none" in {a.lower() for a in algorithms}:
+            raise ValueError("'none' is never an acceptable algorithm")
+        if "HS256" in algorithms and not hmac_keys:
+            raise ValueError("HS256 needs hmac_keys: a JWKS never carries the shared secret")
+        self.jwks_url = jwks_url
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = tuple(algorithms)
+        self.leeway = leeway
+        self.min_refetch_interval = min_refetch_interval
+        self.jwks_max_age = jwks_max_age
+        self.poll_interval = poll_interval
+        self.poll_wait = poll_wait
+        self.max_feed_staleness = max_feed_staleness
+        self.clock = clock or SystemClock()
+        self.revoked = RevokedSessions()
+        self._static = {
+            kid: SigningKey.create(kid, "HS256", bytes(secret), bytes(secret)) for kid, secret in (hmac_keys or {}).items()
+        }
+        self._keys: dict[str, SigningKey] = dict(self._static)
+        self._last_fetch = float("-inf")
+        self._fetch_lock = threading.Lock()
+        self._timeout = timeout
+        self._transport = transport
+        self._async_transport = async_transport
+        self._source = revocations
+        self._cursor: str | None = None
+        self._feed_ok_at: float | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+
+    @classmethod
+    def for_service(
+        cls, base_url: str, *, issuer: str, audience: str, client_id: str | None = None,
+        client_secret: str | None = None, **kw: Any,
+    ) -> Verifier:
+        """JWKS and (with resource-client credentials) the revocation feed of
+        a keyturn service at ``base_url``."""
+        base = base_url.rstrip("/")
+        source = None
+        if client_id is not None and client_secret is not None:
+            source = HttpRevocationSource(
+                base + "/auth/revocations", client_id=client_id, client_secret=client_secret,
+                transport=kw.get("transport"),
+            )
+        return cls(base + "/.well-known/jwks.json", issuer=issuer, audience=audience, revocations=source, **kw)
+
+    # --- verification ---------------------------------------------------------
+
+    def verify(self, token: str) -> AccessClaims:
+        """Claims of a valid, unrevoked token; ``TokenExpired`` /
+        ``TokenInvalid`` / ``TokenRevoked`` otherwise (``RevocationFeedUnavailable``
+        if the feed has been silent too long)."""
+        kid = peek_kid(token)
+        if kid is not None and kid not in self._keys and self._may_fetch():
+            self._fetch_sync()
+        return self._check(token)
+
+    async def verify_async(self, token: str) -> AccessClaims:
+        kid = peek_kid(token)
+        if kid is not None and kid not in self._keys and self._may_fetch():
+            await self._fetch_async()
+        return self._check(token)
+
+    def _check(self, token: str) -> AccessClaims:
+        now = self.clock.now()
+        claims = verify_access_token(
+            token, keys=self._keys.get, algorithms=self.algorithms, issuer=self.issuer,
+            audience=self.audience, leeway=self.leeway, now=now,
+        )
+        if self._source is not None:
+            self._ensure_started()
+            ok_at, limit = self._feed_ok_at, self.max_feed_staleness
+            # Fail closed: a feed silent for too long may be hiding revocations.
+            if limit is not None and (ok_at is None or time.monotonic() - ok_at > limit):
+                raise RevocationFeedUnavailable()
+            if self.revoked.is_revoked(claims.sid, now):
+                raise TokenRevoked()
+        return claims
+
+    # --- keys -------------------------------------------------------------------
+
+    def load_jwks(self, jwks: Mapping[str, Any]) -> int:
+        """Replace the cached keys (what a fetch does); returns how many."""
+        keys = {**keys_from_jwks(jwks, self.algorithms), **self._static}
+        self._keys = keys
+        return len(keys)
+
+    def _may_fetch(self) -> bool:
+        """Claim the right to fetch now, at most once per interval."""
+        if self.jwks_url is None:
+            return False
+        with self._fetch_lock:
+            mono = time.monotonic()
+            if mono - self._last_fetch < self.min_refetch_interval:
+                return False
+            self._last_fetch = mono
+            return True
+
+    def refresh_keys(self) -> int:
+        """Fetch the JWKS now (ignores the rate limit)."""
+        self._last_fetch = time.monotonic()
+        return self._fetch_sync(raise_errors=True)
+
+    async def refresh_keys_async(self) -> int:
+        self._last_fetch = time.monotonic()
+        return await self._fetch_async(raise_errors=True)
+
+    def _fetch_sync(self, raise_errors: bool = False) -> int:
+        assert self.jwks_url is not None
+        try:
+            with httpx.Client(transport=self._transport, timeout=self._timeout) as client:
+                response = client.get(self.jwks_url)
+                response.raise_for_status()
+                return self.load_jwks(response.json())
+        except (httpx.HTTPError, ValueError):
+            if raise_errors:
+                raise
+            log.warning("could not fetch the JWKS from %s", self.jwks_url)
+            return 0
+
+    async def _fetch_async(self, raise_errors: bool = False) -> int:
+        assert self.jwks_url is not None
+        try:
+            async with httpx.AsyncClient(transport=self._async_transport, timeout=self._timeout) as client:
+                response = await client.get(self.jwks_url)
+                response.raise_for_status()
+                return self.load_jwks(response.json())
+        except (httpx.HTTPError, ValueError):
+            if raise_errors:
+                raise
+            log.warning("could not fetch the JWKS from %s", self.jwks_url)
+            return 0
+
+    # --- revocation feed -------------------------------------------------------
+
+    def poll_revocations(self, wait: float = 0.0) -> int:
+        """One read of the feed; returns how many entries it brought."""
+        assert self._source is not None, "no revocation source configured"
+        batch = self._source.poll(self._cursor, wait=wait)
+        self.revoked.add(batch.revoked, now=self.clock.now())
+        self._cursor = batch.cursor
+        self._feed_ok_at = time.monotonic()
+        return len(batch.revoked)
+
+    def start(self) -> Verifier:
+        """Fetch keys and the feed once, then keep them fresh in a daemon thread."""
+        with self._start_lock:
+            if self._thread is not None:
+                return self
+            if self.jwks_url is not None and self._may_fetch():
+                self._fetch_sync()
+            if self._source is not None:
+                try:
+                    self.poll_revocations()
+                except (httpx.HTTPError, ValueError):
+                    log.warning("revocation feed unreachable; will retry")
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="keyturn-verifier", daemon=True)
+            self._thread.start()
+        return self
+
+    def _ensure_started(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._source is not None:
+            self._source.close()  # interrupts a long-poll in flight
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            # A long-poll in flight may not notice the closed client until the
+            # server answers; the thread is a daemon and exits on its own then.
+            thread.join(timeout=0.5)
+
+    def _run(self) -> None:
+        keys_at = time.monotonic()
+        while not self._stop.is_set():
+            if self.jwks_url is not None and time.monotonic() - keys_at >= self.jwks_max_age:
+                keys_at = time.monotonic()
+                self._last_fetch = keys_at
+                self._fetch_sync()
+            if self._source is None:
+                self._stop.wait(min(self.jwks_max_age, 60.0))
+                continue
+            try:
+                self.poll_revocations(wait=self.poll_wait)
+            except Exception:  # keep polling whatever happens; staleness fails closed
+                if self._stop.is_set():
+                    return
+                log.warning("revocation feed poll failed", exc_info=True)
+                self._stop.wait(self.poll_interval)
+                continue
+            if self.poll_wait <= 0:
+                self._stop.wait(self.poll_interval)
+
+    def __enter__(self) -> Verifier:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()

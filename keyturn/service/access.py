@@ -1,0 +1,166 @@
+"""Access tokens as ``TokenService`` hands them out and checks them: the
+pair a login or refresh returns, minting, and the service-side check
+(signature, claims, denylist, DPoP binding). The base of the use cases.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from keyturn.clock import Clock
+from keyturn.config import Settings
+from keyturn.core import refresh as rt
+from keyturn.core.policy import BindingPolicy
+from keyturn.core.sessions import Session
+from keyturn.core.tokens import AccessClaims, peek_kid, verify_access_token
+from keyturn.errors import InvalidDpopProof, TokenInvalid, TokenRevoked
+from keyturn.service.events import EventRecorder
+from keyturn.service.feed import RevocationNotifier
+from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
+from keyturn.service.keys import KeySet
+from keyturn.service.passwords import PasswordHasher
+from keyturn.stores.protocols import SessionStore, UserStore
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """What a login or refresh hands out; times are epoch seconds."""
+
+    access_token: str
+    refresh_token: str
+    session_id: str
+    issued_at: float
+    access_expires_at: float
+    refresh_expires_at: float
+    session_expires_at: float
+    token_type: str = "Bearer"
+    grace: bool = False  # an idempotent retry inside the grace window (metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """The immutable part of a session, cached per process so the hot path
+    can go straight to the compare-and-set (one round trip)."""
+
+    user_id: str
+    salt: bytes
+    absolute_expires_at: float
+    login_ip: str | None
+    user_agent: str | None
+    dpop_jkt: str | None = None
+
+    @classmethod
+    def of(cls, s: Session) -> _Facts:
+        return cls(s.user_id, s.salt, s.absolute_expires_at, s.login_ip, s.user_agent, s.dpop_jkt)
+
+
+class AccessTokens:
+    """The state every use case shares (set by ``TokenService.__init__``)
+    and the access-token steps they share."""
+
+    settings: Settings
+    users: UserStore
+    sessions: SessionStore
+    keys: KeySet
+    mac: rt.RefreshMac
+    passwords: PasswordHasher
+    events: EventRecorder
+    clock: Clock
+    binding: BindingPolicy
+    throttle: Throttle
+    denylist: AccessDenylist
+    dpop: DpopGuard
+    revocations: RevocationNotifier | None
+    _access_ttl: int
+    _idle_ttl: int
+    _facts: OrderedDict[str, _Facts]
+    _facts_max: int
+
+    # --- access tokens ------------------------------------------------------
+
+    def _mint(
+        self, sid: str, user_id: str, salt: bytes, generation: int, now: float,
+        idle_expires_at: float, absolute_expires_at: float, dpop_jkt: str | None = None,
+    ) -> TokenPair:
+        iat = int(now)
+        # Never past the session's absolute end: the bearer check no longer
+        # reads the session, so the token's own exp must carry that limit.
+        exp = max(iat + 1, min(iat + self._access_ttl, int(absolute_expires_at)))
+        claims = AccessClaims(
+            iss=self.settings.issuer, aud=self.settings.audience, sub=user_id, sid=sid,
+            jti=rt.b64encode(secrets.token_bytes(12)), iat=iat, exp=exp, cnf_jkt=dpop_jkt,
+        )
+        return TokenPair(
+            access_token=self.keys.active.sign(claims),
+            refresh_token=self.mac.mint(sid, generation, salt),
+            session_id=sid,
+            issued_at=now,
+            access_expires_at=float(claims.exp),
+            refresh_expires_at=idle_expires_at,
+            session_expires_at=absolute_expires_at,
+            token_type="DPoP" if dpop_jkt else "Bearer",
+        )
+
+    def _pair(self, session: Session, now: float) -> TokenPair:
+        return self._mint(
+            session.id, session.user_id, session.salt, session.generation, now,
+            session.idle_expires_at, session.absolute_expires_at, session.dpop_jkt,
+        )
+
+    def _remember(self, session: Session) -> _Facts:
+        facts = _Facts.of(session)
+        self._facts[session.id] = facts
+        if len(self._facts) > self._facts_max:
+            self._facts.popitem(last=False)
+        return facts
+
+    async def verify_access(self, token: str) -> AccessClaims:
+        """Signature and claims only (what an offline verifier can know)."""
+        now = self.clock.now()
+        kid = peek_kid(token)
+        if kid is not None and self.keys.get(kid) is None:
+            # Maybe another replica just created a key: reload, rate-limited.
+            await self.keys.reload_if_stale(now)
+        return verify_access_token(
+            token, keys=self.keys.get, algorithms=self.keys.algorithms,
+            issuer=self.settings.issuer, audience=self.settings.audience,
+            leeway=self.settings.clock_leeway, now=now,
+        )
+
+    async def authenticate(
+        self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
+    ) -> tuple[AccessClaims, Session]:
+        """``check_access`` plus the session itself, for callers that need
+        it (the HTTP routes do not: they use ``check_access`` alone)."""
+        claims = await self.check_access(token, scheme=scheme, dpop=dpop)
+        session = await self.sessions.get_session(claims.sid, user_id=claims.sub)
+        if session is None or session.user_id != claims.sub:
+            raise TokenInvalid()
+        if session.revoked_at is not None or session.absolute_expires_at <= self.clock.now():
+            raise TokenRevoked()
+        return claims, session
+
+    async def check_access(
+        self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
+    ) -> AccessClaims:
+        """An access token as the service itself checks it: signature and
+        claims, then the denylist (by session id and by (iss, jti): one O(1)
+        lookup that replaces reading the session — every path that ends a
+        session denylists it *before* revoking it, and exp never outlives
+        the session), then the DPoP proof for a key-bound token."""
+        claims = await self.verify_access(token)
+        now = self.clock.now()
+        if await self.denylist.is_denied(claims, now):  # a store fault is a 503, never a pass
+            raise TokenRevoked()
+        if claims.cnf_jkt is not None:
+            if scheme.lower() != "dpop":
+                # RFC 9449 §7.1: a bound token is not a bearer token.
+                raise InvalidDpopProof("this access token is DPoP-bound: use the DPoP scheme with a proof")
+            proof = await self.dpop.verify(dpop, now, access_token=token)
+            if proof.jkt != claims.cnf_jkt:
+                raise InvalidDpopProof("the DPoP proof is from another key")
+        elif scheme.lower() != "bearer":
+            raise TokenInvalid("this access token is not DPoP-bound: use the Bearer scheme")
+        return claims

@@ -1,0 +1,90 @@
+"""Accounts: registration, operator-created users and login."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from keyturn.core import refresh as rt
+from keyturn.core.sessions import Session, slide_idle_expiry
+from keyturn.core.users import User, check_new_password, check_password_shape, normalize_username
+from keyturn.errors import InvalidCredentials, RegistrationClosed
+from keyturn.service.access import AccessTokens, TokenPair
+from keyturn.service.guards import DpopRequest
+
+
+class Accounts(AccessTokens):
+    """Registration, operator-created users and login; mixed into ``TokenService``."""
+
+    if TYPE_CHECKING:  # from SessionManagement (keyturn.service.ending), mixed in beside
+        async def _revoked(self, sids: list[str], now: float) -> None: ...
+
+    # --- accounts ---------------------------------------------------------
+
+    async def register(self, username: object, password: object) -> User:
+        if self.settings.registration != "open":
+            raise RegistrationClosed()
+        return await self.create_user(username, password)
+
+    async def create_user(self, username: object, password: object) -> User:
+        name = normalize_username(username)
+        secret = check_new_password(password, self.settings.password_min_length)
+        user = User(
+            id=rt.b64encode(secrets.token_bytes(12)),
+            username=name,
+            password_hash=await self.passwords.hash(secret),
+            created_at=self.clock.now(),
+        )
+        await self.users.add_user(user)
+        return user
+
+    async def login(
+        self, username: object, password: object, *, ip: str | None, user_agent: str | None,
+        dpop: DpopRequest | None = None,
+    ) -> TokenPair:
+        name = normalize_username(username)
+        secret = check_password_shape(password)  # 400 before any hashing
+        # Throttled before the password is looked at: while locked, the right
+        # password gets the same 429 as a wrong one.
+        streak = await self.throttle.check_login(name, ip, self.clock.now())
+        jkt = await self.dpop.bind(dpop, self.clock.now())
+        user = await self.users.user_by_name(name)
+        ok = await self.passwords.verify(user.password_hash if user else None, secret)
+        now = self.clock.now()
+        if user is None or not ok or user.disabled:
+            # One answer for unknown user, wrong password and disabled user.
+            locked = await self.throttle.login_failed(name, ip, now)
+            await self.events.record("login_failed", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
+            if locked:
+                await self.events.record("lockout", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
+            raise InvalidCredentials()
+        if streak:
+            await self.throttle.login_succeeded(name)
+        absolute = now + self.settings.session_max_age
+        session = Session(
+            id=rt.new_session_id(),
+            user_id=user.id,
+            salt=rt.new_salt(),
+            created_at=now,
+            absolute_expires_at=absolute,
+            idle_expires_at=slide_idle_expiry(now, self._idle_ttl, absolute),
+            rotated_at=now,
+            last_used_at=now,
+            login_ip=ip,
+            user_agent=user_agent,
+            last_ip=ip,
+            last_user_agent=user_agent,
+            dpop_jkt=jkt,
+        )
+        evicted = await self.sessions.create_session(
+            session, max_sessions=self.settings.max_sessions_per_user, now=now
+        )
+        # Evicted sessions' access tokens die too (a store fault fails the login).
+        await self.denylist.deny_sessions(evicted, now)
+        await self._revoked(evicted, now)
+        for sid in evicted:
+            await self.events.record("session_evicted", now, user_id=user.id, session_id=sid, by_session=session.id)
+        await self.events.record("login", now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent)
+        self._remember(session)
+        return self._pair(session, now)
+

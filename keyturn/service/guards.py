@@ -1,0 +1,142 @@
+"""The service's security guards, between the pure policies in ``core`` and
+the shared state in ``stores.security``: login and refresh throttling, the
+access-token denylist and DPoP proof checking with a shared replay cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from keyturn.config import Settings
+from keyturn.core import dpop, throttle
+from keyturn.core.denylist import check_keys, session_key, token_key
+from keyturn.core.throttle import ACCOUNT_MEMORY, WINDOW
+from keyturn.core.tokens import AccessClaims
+from keyturn.errors import InvalidDpopProof, RateLimited
+from keyturn.stores.protocols import CounterStore, Denylist, ReplayCache
+
+
+@dataclass(frozen=True, slots=True)
+class DpopRequest:
+    """What the edge hands the service about a request that may carry a
+    DPoP proof: the ``DPoP`` header, the method and the full URL."""
+
+    proof: str | None
+    method: str
+    url: str
+
+
+class Throttle:
+    """Growing delay per account, fixed-window limits per address."""
+
+    def __init__(self, store: CounterStore, settings: Settings) -> None:
+        self._store = store
+        self._max_failures = settings.login_max_failures
+        self._ip_max = settings.login_ip_max_failures
+        self._refresh_ip_max = settings.refresh_ip_max_invalid
+        self._max_delay = float(settings.login_max_delay)
+        # Addresses that sent an invalid refresh token in the current window,
+        # on this replica: only they pay a shared-counter read on refresh, so
+        # the hot path of a well-behaved client costs no extra round trip.
+        self._suspects: dict[str, float] = {}
+
+    async def check_login(self, username: str, ip: str | None, now: float) -> bool:
+        """Raise ``RateLimited`` before any password is checked. A locked
+        account answers the right password exactly like a wrong one.
+        Returns whether the account has a failure streak to reset on success
+        (so a clean login writes nothing here)."""
+        acct, addr = throttle.account_key(username), throttle.window_key("login", ip, now)
+        found = await self._store.counters([acct, addr], now=now)
+        wait = max(
+            throttle.account_delay(found.get(acct), now, max_failures=self._max_failures, max_delay=self._max_delay),
+            throttle.window_delay(found[addr].count if addr in found else 0, self._ip_max, now),
+        )
+        if wait > 0:
+            raise RateLimited(wait)
+        return acct in found
+
+    async def login_failed(self, username: str, ip: str | None, now: float) -> bool:
+        """Count a failure; True when the account just reached its limit."""
+        acct = await self._store.increment(
+            throttle.account_key(username), now=now, expires_at=now + ACCOUNT_MEMORY
+        )
+        await self._store.increment(
+            throttle.window_key("login", ip, now), now=now, expires_at=throttle.window_start(now) + 2 * WINDOW
+        )
+        return acct.count == self._max_failures
+
+    async def login_succeeded(self, username: str) -> None:
+        await self._store.reset(throttle.account_key(username))
+
+    async def check_refresh(self, ip: str | None, now: float) -> None:
+        key = throttle.window_key("refresh", ip, now)
+        if self._suspects.get(key, 0.0) <= now:
+            self._suspects.pop(key, None)
+            return
+        found = await self._store.counters([key], now=now)
+        wait = throttle.window_delay(found[key].count if key in found else 0, self._refresh_ip_max, now)
+        if wait > 0:
+            raise RateLimited(wait)
+
+    async def refresh_invalid(self, ip: str | None, now: float) -> None:
+        key = throttle.window_key("refresh", ip, now)
+        end = throttle.window_start(now) + WINDOW
+        await self._store.increment(key, now=now, expires_at=end + WINDOW)
+        if len(self._suspects) > 100_000:
+            self._suspects.clear()
+        self._suspects[key] = end
+
+
+class AccessDenylist:
+    """Access tokens that must fail at once, everywhere keyturn checks them."""
+
+    def __init__(self, store: Denylist, settings: Settings) -> None:
+        self._store = store
+        self._issuer = settings.issuer
+        # Every access token of a session expires within this (exp is set
+        # at mint time, plus the verifiers' leeway).
+        self._longest = float(settings.access_token_ttl + settings.clock_leeway)
+        self._leeway = float(settings.clock_leeway)
+
+    async def deny_sessions(self, session_ids: Iterable[str], now: float) -> None:
+        keys = [session_key(sid) for sid in session_ids]
+        if keys:
+            await self._store.deny(keys, now=now, expires_at=now + self._longest)
+
+    async def deny_token(self, claims: AccessClaims, now: float) -> None:
+        expires = claims.exp + self._leeway
+        if expires > now:
+            await self._store.deny([token_key(claims.iss, claims.jti)], now=now, expires_at=expires)
+
+    async def is_denied(self, claims: AccessClaims, now: float) -> bool:
+        """Fails closed: a store fault raises ``StoreUnavailable`` (503)."""
+        return await self._store.any_denied(check_keys(claims.iss, claims.jti, claims.sid), now=now)
+
+
+class DpopGuard:
+    """RFC 9449 proof checks plus the ``jti`` replay cache every replica shares."""
+
+    def __init__(self, replay: ReplayCache, settings: Settings) -> None:
+        self._replay = replay
+        self._window = float(settings.dpop_iat_window)
+        self._leeway = float(settings.clock_leeway)
+        self._algs = tuple(settings.dpop_algs)
+
+    async def verify(self, request: DpopRequest | None, now: float, *, access_token: str | None = None) -> dpop.DpopProof:
+        if request is None or not request.proof:
+            raise InvalidDpopProof("a DPoP proof is required")
+        proof = dpop.check_proof(
+            dpop.parse_jws(request.proof), method=request.method, url=request.url, now=now,
+            window=self._window, leeway=self._leeway, algorithms=self._algs, access_token=access_token,
+        )
+        expires = max(float(proof.iat), now) + self._window + self._leeway
+        if not await self._replay.first_use(dpop.replay_key(proof.jkt, proof.jti), now=now, expires_at=expires):
+            raise InvalidDpopProof("the DPoP proof was used before")
+        return proof
+
+    async def bind(self, request: DpopRequest | None, now: float) -> str | None:
+        """At login: the key thumbprint to bind to, if a proof was sent."""
+        if request is None or not request.proof:
+            return None
+        return (await self.verify(request, now)).jkt

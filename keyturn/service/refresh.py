@@ -1,0 +1,157 @@
+"""Refresh: the rotation hot path, the grace window, reuse detection and
+binding (DESIGN.md "Refresh semantics")."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from keyturn.core import refresh as rt
+from keyturn.core.policy import BindingMode, network_key
+from keyturn.core.sessions import Outcome, Session, classify, slide_idle_expiry
+from keyturn.errors import (
+    BindingMismatch,
+    InvalidDpopProof,
+    RefreshTokenExpired,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionRevoked,
+)
+from keyturn.service.access import AccessTokens, TokenPair, _Facts
+from keyturn.service.guards import DpopRequest
+
+
+class Refresh(AccessTokens):
+    """Rotation, the grace window and reuse detection; mixed into ``TokenService``."""
+
+    if TYPE_CHECKING:  # from SessionManagement (keyturn.service.ending), mixed in beside
+        async def _revoked(self, sids: list[str], now: float) -> None: ...
+
+    # --- refresh (DESIGN.md "Refresh semantics") ------------------------------
+
+    async def refresh(
+        self, token: str, *, ip: str | None, user_agent: str | None, dpop: DpopRequest | None = None,
+    ) -> TokenPair:
+        now = self.clock.now()
+        # Addresses sending guessed tokens are slowed down (429) before any
+        # lookup; a guess never touches the victim's session.
+        await self.throttle.check_refresh(ip, now)
+        try:
+            return await self._refresh(token, now, ip, user_agent, dpop)
+        except RefreshTokenInvalid:
+            await self.throttle.refresh_invalid(ip, now)
+            raise
+
+    async def _refresh(
+        self, token: str, now: float, ip: str | None, user_agent: str | None, dpop: DpopRequest | None,
+    ) -> TokenPair:
+        parsed = rt.parse(token)
+        if parsed is None:
+            raise RefreshTokenInvalid()
+        sid = parsed.session_id
+        session: Session | None = None
+        facts = self._facts.get(sid)
+        if facts is None:
+            session = await self.sessions.get_session(sid)
+            if session is None:
+                raise RefreshTokenInvalid()
+            facts = self._remember(session)
+        if not self.mac.is_genuine(parsed, facts.salt):
+            # A guess (or a flipped character): it changes nothing.
+            raise RefreshTokenInvalid()
+        if facts.dpop_jkt is not None:
+            # RFC 9449 §5: a DPoP-bound refresh token needs a fresh proof from
+            # the same key; refused before the rotation, so nothing is consumed.
+            proof = await self.dpop.verify(dpop, now)
+            if proof.jkt != facts.dpop_jkt:
+                raise InvalidDpopProof("the DPoP proof is from another key")
+        same = self.binding.same_client(facts.login_ip, facts.user_agent, ip, user_agent)
+        enforce = self.binding.mode is BindingMode.ENFORCE
+        if session is None and (same or not enforce) and now < facts.absolute_expires_at:
+            # Fast path: assume the token is the current one and let the store's
+            # compare-and-set decide; on failure, read and classify.
+            pair = await self._try_rotate(sid, parsed.generation, facts, now, ip, user_agent, same)
+            if pair is not None:
+                return pair
+        for _ in range(8):
+            if session is None:
+                session = await self.sessions.get_session(sid, user_id=facts.user_id)
+                if session is None:
+                    raise RefreshTokenInvalid()
+            grace_ok = same or self._same_network(session.last_ip, ip)
+            outcome = classify(
+                session, parsed.generation, now,
+                reuse_interval=self.settings.reuse_interval,
+                same_binding=grace_ok if parsed.generation < session.generation else same,
+                enforce_binding=enforce,
+            )
+            if outcome is Outcome.ROTATE:
+                pair = await self._try_rotate(sid, parsed.generation, facts, now, ip, user_agent, same)
+                if pair is not None:
+                    return pair
+                session = None  # lost the race: re-read and decide again
+                continue
+            return await self._refuse(outcome, session, parsed.generation, now, ip, user_agent)
+        raise RefreshTokenInvalid()  # pragma: no cover - generation only grows
+
+    def _same_network(self, a: str | None, b: str | None) -> bool:
+        if self.binding.mode is BindingMode.OFF:
+            return True
+        key = network_key(a, self.binding.v4_prefix, self.binding.v6_prefix)
+        return key is not None and key == network_key(b, self.binding.v4_prefix, self.binding.v6_prefix)
+
+    async def _try_rotate(
+        self, sid: str, generation: int, facts: _Facts, now: float,
+        ip: str | None, user_agent: str | None, same: bool,
+    ) -> TokenPair | None:
+        idle = slide_idle_expiry(now, self._idle_ttl, facts.absolute_expires_at)
+        won = await self.sessions.rotate(
+            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id
+        )
+        if not won:
+            return None
+        if not same:
+            await self.events.record(
+                "binding_mismatch", now, user_id=facts.user_id, session_id=sid, ip=ip,
+                user_agent=user_agent, login_ip=facts.login_ip, action="alert",
+            )
+        return self._mint(
+            sid, facts.user_id, facts.salt, generation + 1, now, idle, facts.absolute_expires_at, facts.dpop_jkt
+        )
+
+    async def _refuse(
+        self, outcome: Outcome, session: Session, generation: int, now: float,
+        ip: str | None, user_agent: str | None,
+    ) -> TokenPair:
+        if outcome is Outcome.GRACE:
+            # Idempotent retry: the same successor, recomputed; a fresh access token.
+            return replace(self._pair(session, now), grace=True)
+        if outcome is Outcome.REUSED:
+            # Commit the revocation on its own, before failing the request: a
+            # rollback with the failed request would undo the protection.
+            # Denylist first: whatever fails after, the access tokens are dead.
+            await self.denylist.deny_sessions([session.id], now)
+            first = await self.sessions.revoke_session(session.id, now=now, reason="reuse", user_id=session.user_id)
+            if first:  # one event per theft, not one per racing request
+                await self._revoked([session.id], now)
+                await self.events.record(
+                    "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
+                    ip=ip, user_agent=user_agent, presented_generation=generation,
+                    current_generation=session.generation,
+                    holder={"ip": session.last_ip, "user_agent": session.last_user_agent,
+                            "last_used_at": session.last_used_at},
+                    presenter={"ip": ip, "user_agent": user_agent, "at": now},
+                )
+            raise RefreshTokenReused()
+        if outcome is Outcome.BINDING_MISMATCH:
+            await self.events.record(
+                "binding_mismatch", now, user_id=session.user_id, session_id=session.id, ip=ip,
+                user_agent=user_agent, login_ip=session.login_ip, action="refused",
+            )
+            raise BindingMismatch()
+        if outcome is Outcome.EXPIRED:
+            raise RefreshTokenExpired()
+        if outcome is Outcome.REVOKED:
+            raise SessionRevoked()
+        raise RefreshTokenInvalid()
+

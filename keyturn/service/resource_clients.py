@@ -1,0 +1,79 @@
+"""Resource-server clients: who may call RFC 7662 introspection (and the
+revocation feed).
+
+``keyturn clients add NAME`` prints an id and a secret once. Only a hash of
+the secret is stored: the secret is 256 random bits, so a plain SHA-256 is
+enough (a password hash's work factor protects low-entropy secrets only),
+and checking it costs nothing on the resource servers' hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from urllib.parse import unquote
+
+from keyturn.core.refresh import b64encode
+from keyturn.errors import InvalidClient
+from keyturn.stores.protocols import ResourceClient, ResourceClientStore
+
+SECRET_PREFIX = "kcs_"  # so secret scanners can spot a leaked one
+_DUMMY_HASH = "sha256$" + "0" * 64
+
+
+def hash_secret(secret: str) -> str:
+    return "sha256$" + hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_client(name: str, now: float) -> tuple[ResourceClient, str]:
+    """A fresh client and its secret (shown once, never stored)."""
+    name = name.strip()
+    if not name or len(name) > 255:
+        raise ValueError("a client name is 1 to 255 characters")
+    secret = SECRET_PREFIX + b64encode(secrets.token_bytes(32))
+    client = ResourceClient("kc_" + b64encode(secrets.token_bytes(12)), name, hash_secret(secret), now)
+    return client, secret
+
+
+def parse_basic(authorization: str | None) -> tuple[str, str] | None:
+    """``Authorization: Basic`` credentials (RFC 7617), each part
+    form-urlencoded as RFC 6749 §2.3.1 asks; ``None`` when absent or bad."""
+    if not authorization or len(authorization) > 2048:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id:
+        return None
+    return unquote(client_id), unquote(secret)
+
+
+async def authenticate_client(
+    store: ResourceClientStore, client_id: str | None, client_secret: str | None
+) -> ResourceClient:
+    """The client these credentials belong to, or ``InvalidClient``. The
+    comparison is constant-time, and an unknown id costs the same work."""
+    if not client_id or client_secret is None or len(client_id) > 64 or len(client_secret) > 256:
+        raise InvalidClient()
+    client = await store.client_by_id(client_id)
+    expected = client.secret_hash if client is not None else _DUMMY_HASH
+    ok = hmac.compare_digest(expected.encode(), hash_secret(client_secret).encode())
+    if client is None or not ok or client.disabled:
+        raise InvalidClient()
+    return client
+
+
+async def authenticate_basic(store: ResourceClientStore, authorization: str | None) -> ResourceClient:
+    """``authenticate_client`` from an ``Authorization`` header value."""
+    creds = parse_basic(authorization)
+    if creds is None:
+        raise InvalidClient()
+    return await authenticate_client(store, *creds)

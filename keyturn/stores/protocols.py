@@ -1,0 +1,182 @@
+"""The storage seams. Methods are named for what they do; the one that
+matters most, ``rotate``, is a compare-and-set, so no caller can build a
+check-then-act rotation on top of it.
+
+Every engine raises ``keyturn.errors.StoreUnavailable`` when it cannot reach
+its server, and nothing else for infrastructure faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from keyturn.core.denylist import DenyEntry
+from keyturn.core.sessions import Session
+from keyturn.core.throttle import Counter
+from keyturn.core.users import User
+from keyturn.service.keys import StoredKey
+
+
+class UserStore(Protocol):
+    async def add_user(self, user: User) -> None:
+        """Insert; raises ``UsernameTaken`` if the normalised name exists."""
+
+    async def user_by_name(self, username: str) -> User | None: ...
+
+    async def user_by_id(self, user_id: str) -> User | None: ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        """Returns whether the user exists."""
+
+    async def list_users(self, limit: int = 1000) -> list[User]: ...
+
+
+class SessionStore(Protocol):
+    async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
+        """Insert ``session``; if the user would then have more than
+        ``max_sessions`` live sessions (0 = unlimited), revoke the least
+        recently used ones (reason ``evicted``) in the same atomic step.
+        Returns the ids evicted."""
+
+    async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
+        """The session, revoked or not, until purged. ``user_id`` is an
+        optional hint (the owner, when the caller knows it): a session of
+        another user is then reported as absent. On Redis it saves the
+        session-id → owner lookup (one round trip instead of two)."""
+
+    async def rotate(
+        self,
+        session_id: str,
+        expected_generation: int,
+        *,
+        now: float,
+        idle_expires_at: float,
+        ip: str | None,
+        user_agent: str | None,
+        user_id: str | None = None,
+    ) -> bool:
+        """Atomically advance the session to ``expected_generation + 1`` iff it
+        is at ``expected_generation``, not revoked and not idle-expired at
+        ``now``. Exactly one of any number of concurrent callers wins.
+        ``user_id``: the owner hint, as for ``get_session``."""
+
+    async def revoke_session(
+        self, session_id: str, *, now: float, reason: str, user_id: str | None = None
+    ) -> bool:
+        """Mark revoked (kept, so later reuse is still recognised). True if it
+        was not revoked before. Committed on its own. ``user_id``: the owner
+        hint, as for ``get_session``."""
+
+    async def revoke_user(
+        self, user_id: str, *, now: float, reason: str, keep: str | None = None
+    ) -> list[str]:
+        """Revoke every live session of the user but ``keep``; returns their ids."""
+
+    async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
+        """Live sessions of the user, most recently used first."""
+
+    async def purge_expired(self, *, now: float) -> int:
+        """Delete sessions past their absolute expiry (revoked or not: past
+        that point no token of theirs can be presented as valid)."""
+
+    async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
+        """Live sessions of every user (admin CLI; may scan)."""
+
+    async def migrate(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class KeyStore(Protocol):
+    async def list_keys(self) -> list[StoredKey]: ...
+
+    async def add_key(self, key: StoredKey) -> None: ...
+
+    async def add_first_key(self, key: StoredKey) -> bool:
+        """Insert ``key`` unless an unretired key of its algorithm exists,
+        as one serialised step, so replicas starting together on an empty
+        database agree on one active key. True if inserted."""
+
+    async def retire_keys_except(self, kid: str, now: float) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    type: str
+    at: float
+    user_id: str | None = None
+    session_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    detail: str = "{}"  # JSON object
+
+
+class EventStore(Protocol):
+    async def add_event(self, event: SecurityEvent) -> None: ...
+
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> Sequence[SecurityEvent]: ...
+
+
+# --- the shared security state --------------------------------------------
+# Throttling counters, the access-token denylist, the DPoP ``jti`` replay
+# cache and resource-server clients. All of it must be shared by every
+# replica, so it lives in the session store's database (clients: in the
+# main database). Callers fail closed on ``StoreUnavailable``.
+
+class CounterStore(Protocol):
+    async def counters(self, keys: Sequence[str], *, now: float) -> dict[str, Counter]:
+        """The live counters among ``keys`` (missing or expired ones absent)."""
+
+    async def increment(self, key: str, *, now: float, expires_at: float) -> Counter:
+        """Atomically add one (starting from zero if missing or expired) and
+        return the new value; the counter lives until ``expires_at``."""
+
+    async def reset(self, key: str) -> None: ...
+
+
+class Denylist(Protocol):
+    async def deny(self, keys: Sequence[str], *, now: float, expires_at: float) -> None:
+        """Add (or extend) entries; committed before returning."""
+
+    async def any_denied(self, keys: Sequence[str], *, now: float) -> bool:
+        """One O(1) lookup per key. Raises ``StoreUnavailable`` rather than
+        answering "not denied" when it cannot tell."""
+
+    async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
+        """Live entries created at or after ``since``, oldest first (for the
+        revocation feed)."""
+
+
+class ReplayCache(Protocol):
+    async def first_use(self, key: str, *, now: float, expires_at: float) -> bool:
+        """Record ``key``; True iff it was not already recorded (and live).
+        Atomic: of concurrent callers with one key, exactly one gets True."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceClient:
+    id: str
+    name: str
+    secret_hash: str
+    created_at: float
+    disabled: bool = False
+
+
+class ResourceClientStore(Protocol):
+    async def add_client(self, client: ResourceClient) -> None: ...
+
+    async def client_by_id(self, client_id: str) -> ResourceClient | None: ...
+
+    async def list_clients(self) -> list[ResourceClient]: ...
+
+
+class SecurityStore(CounterStore, Denylist, ReplayCache, ResourceClientStore, Protocol):
+    """All four on one engine, plus housekeeping."""
+
+    async def purge_security(self, *, now: float) -> int: ...

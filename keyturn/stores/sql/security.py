@@ -1,0 +1,172 @@
+"""The shared security state on SQL (SQLite, PostgreSQL, MySQL/MariaDB).
+
+Upserts are written portably — conditional UPDATE, else INSERT inside a
+savepoint, else UPDATE again — so two replicas racing on one key never both
+"win" and no dialect-specific statement is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from keyturn.core.denylist import DenyEntry
+from keyturn.core.throttle import Counter
+from keyturn.errors import UsernameTaken
+from keyturn.stores.protocols import ResourceClient
+from keyturn.stores.sql.engine import guarded
+from keyturn.stores.sql.schema import counters, denylist, dpop_jti, resource_clients
+
+_C, _D, _J, _R = counters.c, denylist.c, dpop_jti.c, resource_clients.c
+
+
+async def _insert_or_false(conn: AsyncConnection, stmt: Any) -> bool:
+    try:
+        async with conn.begin_nested():
+            await conn.execute(stmt)
+        return True
+    except IntegrityError:
+        return False
+
+
+class SqlSecurityStore:
+    """CounterStore + Denylist + ReplayCache + ResourceClientStore."""
+
+    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, hot: Any = None) -> None:
+        self.engine = engine
+        self._timeout = timeout
+        # The session store's driver-level hot path (``keyturn.stores.sql.hot``), when it has
+        # one: the per-request denylist check goes through it.
+        self._hot = hot if hasattr(hot, "any_denied") else None
+
+    # --- counters -----------------------------------------------------------
+
+    @guarded()
+    async def counters(self, keys: Sequence[str], *, now: float) -> dict[str, Counter]:
+        if not keys:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(_C.key, _C.count, _C.last_at).where(_C.key.in_(list(keys)), _C.expires_at > now)
+            )
+            # Positional: ``Row.count`` is tuple.count, not the column.
+            return {str(r[0]): Counter(int(r[1]), float(r[2])) for r in rows}
+
+    @guarded()
+    async def increment(self, key: str, *, now: float, expires_at: float) -> Counter:
+        bump = (
+            counters.update()
+            .where(_C.key == key)
+            .values(
+                count=sa.case((_C.expires_at <= now, 1), else_=_C.count + 1),
+                last_at=now,
+                expires_at=expires_at,
+            )
+        )
+        async with self.engine.begin() as conn:
+            res = await conn.execute(bump)
+            if res.rowcount != 1:
+                fresh = counters.insert().values(key=key, count=1, last_at=now, expires_at=expires_at)
+                if not await _insert_or_false(conn, fresh):
+                    await conn.execute(bump)  # another replica inserted first
+            row = (await conn.execute(sa.select(_C.count, _C.last_at).where(_C.key == key))).one()
+        return Counter(int(row[0]), float(row[1]))
+
+    @guarded()
+    async def reset(self, key: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(counters.delete().where(_C.key == key))
+
+    # --- denylist -----------------------------------------------------------
+
+    @guarded()
+    async def deny(self, keys: Sequence[str], *, now: float, expires_at: float) -> None:
+        async with self.engine.begin() as conn:
+            for key in dict.fromkeys(keys):
+                row = denylist.insert().values(key=key, created_at=now, expires_at=expires_at)
+                if await _insert_or_false(conn, row):
+                    continue
+                # Present already: extend, and restart an entry that had lapsed.
+                await conn.execute(
+                    denylist.update()
+                    .where(_D.key == key, _D.expires_at <= now)
+                    .values(created_at=now, expires_at=expires_at)
+                )
+                await conn.execute(
+                    denylist.update().where(_D.key == key, _D.expires_at < expires_at).values(expires_at=expires_at)
+                )
+
+    @guarded()
+    async def any_denied(self, keys: Sequence[str], *, now: float) -> bool:
+        if self._hot is not None:
+            return bool(await self._hot.any_denied(list(keys), now))
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(_D.key).where(_D.key.in_(list(keys)), _D.expires_at > now).limit(1))
+            ).first()
+        return row is not None
+
+    @guarded()
+    async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(_D.key, _D.created_at, _D.expires_at)
+                .where(_D.created_at >= since, _D.expires_at > now)
+                .order_by(_D.created_at, _D.key)
+                .limit(limit)
+            )
+            return [DenyEntry(r.key, float(r.created_at), float(r.expires_at)) for r in rows]
+
+    # --- DPoP jti replay cache ------------------------------------------------
+
+    @guarded()
+    async def first_use(self, key: str, *, now: float, expires_at: float) -> bool:
+        async with self.engine.begin() as conn:
+            if await _insert_or_false(conn, dpop_jti.insert().values(key=key, expires_at=expires_at)):
+                return True
+            res = await conn.execute(
+                dpop_jti.update().where(_J.key == key, _J.expires_at <= now).values(expires_at=expires_at)
+            )
+            return res.rowcount == 1
+
+    # --- resource-server clients ----------------------------------------------
+
+    @guarded()
+    async def add_client(self, client: ResourceClient) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    resource_clients.insert().values(
+                        id=client.id, name=client.name, secret_hash=client.secret_hash,
+                        created_at=client.created_at, disabled=client.disabled,
+                    )
+                )
+        except IntegrityError:
+            raise UsernameTaken("that client name is taken") from None
+
+    @guarded()
+    async def client_by_id(self, client_id: str) -> ResourceClient | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(resource_clients.select().where(_R.id == client_id))).first()
+        return ResourceClient(r.id, r.name, r.secret_hash, r.created_at, bool(r.disabled)) if r else None
+
+    @guarded()
+    async def list_clients(self) -> list[ResourceClient]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(resource_clients.select().order_by(_R.created_at))
+            return [ResourceClient(r.id, r.name, r.secret_hash, r.created_at, bool(r.disabled)) for r in rows]
+
+    # --- housekeeping ---------------------------------------------------------
+
+    @guarded()
+    async def purge_security(self, *, now: float) -> int:
+        n = 0
+        async with self.engine.begin() as conn:
+            for table in (counters, denylist, dpop_jti):
+                res = await conn.execute(table.delete().where(table.c.expires_at <= now))
+                n += int(res.rowcount or 0)
+        return n

@@ -1,0 +1,44 @@
+"""Signing keys at rest and across rotation."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyturn.errors import ConfigError
+from keyturn.service.keys import KeyCipher, KeySet, generate, load
+from keyturn.stores.memory import MemoryStore
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256", "HS256"])
+def test_private_half_is_encrypted(alg: str) -> None:
+    cipher = KeyCipher(b"m" * 32)
+    stored, key = generate(alg, cipher, NOW)
+    assert b"PRIVATE KEY" not in stored.private_enc
+    assert load(stored, cipher).kid == key.kid
+    with pytest.raises(ConfigError, match="KEYTURN_MASTER_KEY"):
+        load(stored, KeyCipher(b"n" * 32))
+
+
+async def test_rotation_keeps_old_key_until_its_tokens_expire() -> None:
+    repo = MemoryStore()
+    keys = KeySet(repo, KeyCipher(b"m" * 32), "EdDSA", publish_for=1805)
+    await keys.ensure_active(NOW)
+    old = keys.active.kid
+    new = (await keys.rotate(NOW + 10)).kid
+    assert keys.active.kid == new != old
+    assert keys.get(old) is not None  # still verifies tokens it signed
+    await keys.reload(NOW + 10 + 1804)
+    assert keys.get(old) is not None
+    await keys.reload(NOW + 10 + 1805)
+    assert keys.get(old) is None and keys.get(new) is not None
+    assert old not in keys.jwks_json.decode()
+
+
+async def test_ensure_active_is_idempotent() -> None:
+    repo = MemoryStore()
+    keys = KeySet(repo, KeyCipher(b"m" * 32), "EdDSA", publish_for=1805)
+    await keys.ensure_active(NOW)
+    await keys.ensure_active(NOW + 1)
+    assert len(await repo.list_keys()) == 1

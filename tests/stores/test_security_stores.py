@@ -1,0 +1,109 @@
+"""One conformance suite for the security stores, every engine."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import pytest
+
+from keyturn.errors import UsernameTaken
+from keyturn.stores.protocols import ResourceClient
+
+NOW = 1_795_000_000.0
+
+
+def fresh(prefix: str) -> str:
+    # Unique per test, so shared databases need no cleanup between runs.
+    return f"{prefix}:{secrets.token_hex(8)}"
+
+
+async def test_counter_starts_at_one_and_grows(security_store: Any) -> None:
+    key = fresh("c")
+    assert (await security_store.increment(key, now=NOW, expires_at=NOW + 60)).count == 1
+    c = await security_store.increment(key, now=NOW + 1, expires_at=NOW + 61)
+    assert (c.count, c.last_at) == (2, NOW + 1)
+    found = await security_store.counters([key, fresh("missing")], now=NOW + 2)
+    assert list(found) == [key]
+    assert found[key].count == 2
+
+
+async def test_counter_restarts_after_expiry_and_reset(security_store: Any) -> None:
+    key = fresh("c")
+    await security_store.increment(key, now=NOW, expires_at=NOW + 10)
+    await security_store.increment(key, now=NOW, expires_at=NOW + 10)
+    assert await security_store.counters([key], now=NOW + 10) == {}
+    assert (await security_store.increment(key, now=NOW + 11, expires_at=NOW + 20)).count == 1
+    await security_store.reset(key)
+    assert await security_store.counters([key], now=NOW + 12) == {}
+
+
+async def test_concurrent_increments_are_all_counted(security_store: Any) -> None:
+    key = fresh("c")
+    await asyncio.gather(*(security_store.increment(key, now=NOW, expires_at=NOW + 60) for _ in range(10)))
+    assert (await security_store.counters([key], now=NOW))[key].count == 10
+
+
+async def test_denylist_entries_live_until_their_expiry(security_store: Any) -> None:
+    a, b = fresh("s"), fresh("j")
+    assert not await security_store.any_denied([a, b], now=NOW)
+    await security_store.deny([a], now=NOW, expires_at=NOW + 30)
+    assert await security_store.any_denied([a, b], now=NOW + 29)
+    assert await security_store.any_denied([b, a], now=NOW + 29)
+    assert not await security_store.any_denied([a], now=NOW + 30)
+
+
+async def test_denylist_extends_and_never_shortens(security_store: Any) -> None:
+    a = fresh("s")
+    await security_store.deny([a], now=NOW, expires_at=NOW + 30)
+    await security_store.deny([a], now=NOW + 1, expires_at=NOW + 10)
+    assert await security_store.any_denied([a], now=NOW + 20)
+    await security_store.deny([a, a], now=NOW + 2, expires_at=NOW + 100)
+    assert await security_store.any_denied([a], now=NOW + 99)
+
+
+async def test_denied_since_lists_live_entries_in_order(security_store: Any) -> None:
+    base = NOW + 1000 + secrets.randbelow(10**6)  # an instant no other test uses
+    a, b, c = fresh("s"), fresh("s"), fresh("j")
+    await security_store.deny([a], now=base, expires_at=base + 100)
+    await security_store.deny([b], now=base + 1, expires_at=base + 5)
+    await security_store.deny([c], now=base + 2, expires_at=base + 100)
+    found = [e.key for e in await security_store.denied_since(base, now=base + 3)]
+    assert found[:3] == [a, b, c]
+    later = [e.key for e in await security_store.denied_since(base + 1, now=base + 6)]
+    assert b not in later and c in later and a not in later
+
+
+async def test_replay_cache_admits_a_key_once(security_store: Any) -> None:
+    key = fresh("dpop")
+    assert await security_store.first_use(key, now=NOW, expires_at=NOW + 60)
+    assert not await security_store.first_use(key, now=NOW + 1, expires_at=NOW + 61)
+    assert await security_store.first_use(key, now=NOW + 60, expires_at=NOW + 120)
+
+
+async def test_replay_cache_race_has_one_winner(security_store: Any) -> None:
+    key = fresh("dpop")
+    results = await asyncio.gather(*(security_store.first_use(key, now=NOW, expires_at=NOW + 60) for _ in range(10)))
+    assert sorted(results) == [False] * 9 + [True]
+
+
+async def test_purge_drops_only_expired_state(security_store: Any) -> None:
+    live, dead = fresh("s"), fresh("s")
+    await security_store.deny([live], now=NOW, expires_at=NOW + 100)
+    await security_store.deny([dead], now=NOW, expires_at=NOW + 1)
+    assert isinstance(await security_store.purge_security(now=NOW + 2), int)
+    assert await security_store.any_denied([live], now=NOW + 2)
+    assert not await security_store.any_denied([dead], now=NOW + 2)
+
+
+async def test_resource_clients(client_store: Any) -> None:
+    security_store = client_store
+    name = fresh("svc")
+    client = ResourceClient(fresh("kc")[:40], name, "sha256$" + "1" * 64, NOW)
+    await security_store.add_client(client)
+    assert await security_store.client_by_id(client.id) == client
+    assert client in await security_store.list_clients()
+    assert await security_store.client_by_id("kc_nobody") is None
+    with pytest.raises(UsernameTaken):
+        await security_store.add_client(ResourceClient(fresh("kc")[:40], name, "x", NOW))
