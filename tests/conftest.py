@@ -145,7 +145,7 @@ def start_server(tmp: Path, env: dict[str, str] | None = None, *, workers: int =
         env=full_env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, cwd=tmp,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"keyturn serve exited: {log_path.read_text()}")
@@ -155,7 +155,7 @@ def start_server(tmp: Path, env: dict[str, str] | None = None, *, workers: int =
         except httpx.HTTPError:
             time.sleep(0.1)
     stop_server(Server(url, proc, full_env, log_path))
-    raise RuntimeError("keyturn serve did not come up in 30 s")
+    raise RuntimeError("keyturn serve did not come up in 90 s")
 
 
 def stop_server(server: Server) -> None:
