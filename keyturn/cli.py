@@ -117,24 +117,27 @@ def serve(
         asyncio.run(_preflight(settings))
     except KeyturnError as exc:
         fail(exc.description)
-    uvicorn.run(
-        "keyturn.http.app:create_server_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        # The client address is the TCP peer; X-Forwarded-For counts only
-        # from KEYTURN_TRUSTED_PROXIES, which keyturn itself applies.
-        proxy_headers=False,
-        forwarded_allow_ips="",
-        server_header=False,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        log_config=log_config,
-        timeout_keep_alive=5,
-    )
+    from keyturn.metrics import shared_across_workers
+
+    with shared_across_workers(workers):  # /metrics answers for every worker
+        uvicorn.run(
+            "keyturn.http.app:create_server_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            # The client address is the TCP peer; X-Forwarded-For counts only
+            # from KEYTURN_TRUSTED_PROXIES, which keyturn itself applies.
+            proxy_headers=False,
+            forwarded_allow_ips="",
+            server_header=False,
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            log_config=log_config,
+            timeout_keep_alive=5,
+        )
 
 
 @users_app.command("add")
