@@ -6,9 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
+from starlette.routing import Route
 
 from keyturn.cli.docgen import BEGIN, END, error_codes_markdown, render
+from keyturn.config import Settings
 from keyturn.errors import ALL_CODES
+from keyturn.http.app import create_app
+from keyturn.service.wiring import build_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,3 +44,14 @@ def test_relative_links_resolve(doc: str) -> None:
 def test_concepts_has_a_sequence_diagram() -> None:
     text = (ROOT / "docs" / "concepts.md").read_text()
     assert "```mermaid\nsequenceDiagram" in text
+
+
+def test_every_route_is_in_the_http_api_doc(settings: Settings) -> None:
+    """Every method and path the app answers is in docs/http-api.md's table."""
+    app = create_app(runtime=build_runtime(settings))
+    text = (ROOT / "docs" / "http-api.md").read_text()
+    served = [(method, route.path) for route in app.routes if isinstance(route, Route)
+              for method in sorted(route.methods or ()) if method != "HEAD"]
+    assert len(served) >= 20
+    missing = [f"{method} {path}" for method, path in served if f"| `{method} {path}` |" not in text]
+    assert missing == []

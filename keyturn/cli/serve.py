@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
 import typer
 
@@ -19,6 +24,29 @@ async def _preflight(settings: Settings) -> None:
         await rt.start()
     finally:
         await rt.close()
+
+
+# prometheus-client's multiprocess mode: read when it is first imported, so it
+# is set before uvicorn starts the workers (keyturn.http.metrics reads it too).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_across_workers(workers: int) -> Iterator[None]:
+    """Around ``uvicorn.run``: with more than one worker, give the server a
+    private directory for its workers' counts, removed when it stops, so
+    /metrics reports the whole server. An operator's own
+    ``PROMETHEUS_MULTIPROC_DIR`` is used as it is (and left in place)."""
+    if workers <= 1 or os.environ.get(METRICS_DIR_ENV):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="keyturn-metrics-")
+    os.environ[METRICS_DIR_ENV] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(METRICS_DIR_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @app.command()
@@ -60,21 +88,22 @@ def serve(
         asyncio.run(_preflight(settings))
     except KeyturnError as exc:
         fail(exc.description)
-    uvicorn.run(
-        "keyturn.http.app:create_server_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        # The client address is the TCP peer; X-Forwarded-For counts only
-        # from KEYTURN_TRUSTED_PROXIES, which keyturn itself applies.
-        proxy_headers=False,
-        forwarded_allow_ips="",
-        server_header=False,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        log_config=log_config,
-        timeout_keep_alive=5,
-    )
+    with shared_across_workers(workers):  # /metrics answers for every worker
+        uvicorn.run(
+            "keyturn.http.app:create_server_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            # The client address is the TCP peer; X-Forwarded-For counts only
+            # from KEYTURN_TRUSTED_PROXIES, which keyturn itself applies.
+            proxy_headers=False,
+            forwarded_allow_ips="",
+            server_header=False,
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            log_config=log_config,
+            timeout_keep_alive=5,
+        )

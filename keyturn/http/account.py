@@ -39,7 +39,12 @@ PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
-_TYPES = {"account.js": "text/javascript; charset=utf-8", "account.css": "text/css; charset=utf-8"}
+_TYPES = {
+    "account.js": "text/javascript; charset=utf-8",
+    "account.css": "text/css; charset=utf-8",
+    # The page names it as its icon, so browsers do not ask for /favicon.ico.
+    "icon.svg": "image/svg+xml",
+}
 
 
 def _asset(name: str) -> bytes:
@@ -67,7 +72,7 @@ def check_cookie_csrf(request: Request) -> None:
 
 
 class AccountPage:
-    """Serves the page and its two assets, read once at start."""
+    """Serves the page and its assets, read once at start."""
 
     def __init__(self) -> None:
         self.html = _asset("account.html")

@@ -5,13 +5,20 @@ keyturn twice — keep separate counts.
 Outcomes are counted where they are known without touching the service:
 login and refresh outcomes at the HTTP edge from the error ``code`` (and
 the token pair's ``grace`` flag), revocations from the security events.
+
+With several worker processes (``keyturn serve --workers N``) each worker
+writes its counts to files in a directory shared by the whole server
+(prometheus-client's multiprocess mode), and ``/metrics`` sums them, so any
+worker answers for the whole server, not for itself.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -46,12 +53,18 @@ REFRESH_ROUTES = frozenset({"/auth/refresh", "/auth/reissue", "/oauth/token"})
 # logins take 50-500 ms.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
+# Set by ``keyturn serve`` for several workers (see keyturn.cli.serve): each
+# worker counts into that directory and /metrics sums them.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Metrics:
     """The keyturn_ metrics of one app."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Decided once, like prometheus-client itself decides at import.
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV) or None
         r = self.registry
         self.logins = Counter("keyturn_logins", "Login attempts by outcome.", ["outcome"], registry=r)
         self.refreshes = Counter(
@@ -116,4 +129,10 @@ class Metrics:
             self.revocations.labels(reason).inc(count)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text: this app's counts, or with several workers
+        the sum over every worker of the server."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)

@@ -3,12 +3,14 @@ client script with TokenAuth."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -71,3 +73,44 @@ def test_resource_server_refuses_without_a_token(resource_server: str) -> None:
     assert r.status_code == 401
     assert r.json()["code"] == "token_invalid"
     assert r.headers["www-authenticate"].startswith("Bearer ")
+
+
+def _end_by_logout(live: Live, resource: str, tokens: dict[str, Any], token_file: Path) -> None:
+    """The person signs out on the token service while the script's access token is still valid."""
+    bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+    r = httpx.post(live.url + "/auth/logout", headers=bearer)
+    assert r.status_code == 204, r.text
+    # The resource server learns of it from the revocation feed: wait (bounded) until it does.
+    deadline = time.monotonic() + 30
+    while httpx.get(resource + "/hello", headers=bearer).status_code == 200:
+        assert time.monotonic() < deadline, "the resource server never heard of the logout"
+        time.sleep(0.1)
+
+
+def _end_from_another_device(live: Live, resource: str, tokens: dict[str, Any], token_file: Path) -> None:
+    """Another device of the same person signs this session out; the script's token is due for refresh."""
+    other = live.login()
+    r = httpx.delete(live.url + f"/auth/sessions/{tokens['session_id']}",
+                     headers={"authorization": f"Bearer {other['access_token']}"})
+    assert r.status_code == 204, r.text
+    token_file.write_text(json.dumps({**tokens, "obtained_at": time.time() - 3600}))
+
+
+@pytest.mark.parametrize("end_session", [_end_by_logout, _end_from_another_device])
+def test_client_script_says_when_the_session_ended(
+    live: Live, resource_server: str, tmp_path: Path, end_session: Callable[[Live, str, dict[str, Any], Path], None],
+) -> None:
+    assert run_client(live, resource_server, tmp_path).returncode == 0
+    token_file = tmp_path / "tokens.json"
+    end_session(live, resource_server, json.loads(token_file.read_text()), token_file)
+
+    ended = run_client(live, resource_server, tmp_path)
+    assert ended.returncode == 1, ended.stdout + ended.stderr
+    assert "Traceback" not in ended.stderr
+    assert len(ended.stderr.strip().splitlines()) == 1, ended.stderr
+    assert ended.stderr.startswith("Signed out: the session was signed out elsewhere"), ended.stderr
+    assert ended.stdout == ""
+
+    again = run_client(live, resource_server, tmp_path)  # the next run logs in afresh
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("hello ")

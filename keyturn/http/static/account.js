@@ -5,6 +5,10 @@
 
 (function () {
   const COOKIE = { "X-Keyturn-Cookie": "1" };  // CSRF proof for cookie calls
+  // The cookie is HttpOnly, so the script cannot see whether there is one.
+  // It remembers instead until when the last answer said the cookie lives,
+  // and asks for a refresh only then: a first visit makes no failing call.
+  const HINT = "keyturn.account.until";
   const state = { access: null, timer: 0, inflight: null };
   const $ = (id) => document.getElementById(id);
 
@@ -22,8 +26,20 @@
 
   // --- tokens --------------------------------------------------------------
 
+  function remember(seconds) {
+    try {
+      if (seconds > 0) localStorage.setItem(HINT, String(Date.now() + seconds * 1000));
+      else localStorage.removeItem(HINT);
+    } catch (e) { /* storage disabled: every visit starts at the sign-in form */ }
+  }
+
+  function maybeSignedIn() {
+    try { return Number(localStorage.getItem(HINT)) > Date.now(); } catch (e) { return false; }
+  }
+
   function accept(body) {
     state.access = body.access_token;
+    remember(Number(body.refresh_token_expires_in) || 0);
     clearTimeout(state.timer);
     // Schedule from the server's own times, so a wrong local clock does not
     // matter: refresh at 80% of the access token's life (at most 60 s early).
@@ -37,6 +53,7 @@
   function forget() {
     state.access = null;
     clearTimeout(state.timer);
+    remember(0);
   }
 
   // Single flight: however many callers ask at once, one refresh goes out
@@ -100,9 +117,12 @@
     return dateFmt.format(t);
   }
 
-  function cell(row, text, cls, title) {
+  // Each cell carries its column's name, shown beside the value when the
+  // rows are stacked as cards on a narrow screen.
+  function cell(row, label, text, cls, title) {
     const td = row.insertCell();
     td.textContent = text;
+    if (label) td.dataset.label = label;
     if (cls) td.className = cls;
     if (title) td.title = title;
     return td;
@@ -132,10 +152,10 @@
       ua.textContent = s.user_agent || "";
       ua.title = s.user_agent || "";
       dev.append(ua);
-      cell(row, s.ip || "unknown", "mono");
-      cell(row, dateFmt.format(Date.parse(s.created_at)), "when", s.created_at);
-      cell(row, s.current ? "now" : ago(s.last_used_at), "when", s.last_used_at);
-      const act = cell(row, "", "action");
+      cell(row, "IP address", s.ip || "unknown", "mono");
+      cell(row, "Signed in", dateFmt.format(Date.parse(s.created_at)), "when", s.created_at);
+      cell(row, "Last active", s.current ? "now" : ago(s.last_used_at), "when", s.last_used_at);
+      const act = cell(row, "", "", "action");
       if (!s.current) {
         const b = document.createElement("button");
         b.type = "button";
@@ -155,7 +175,9 @@
   async function load() {
     const [me, sessions] = await Promise.all([api("GET", "/auth/me"), api("GET", "/auth/sessions")]);
     if (!me.ok || !sessions.ok) { say(await problem(me.ok ? sessions : me), true); return; }
-    $("who").textContent = "Signed in as " + (await me.json()).username;
+    const username = (await me.json()).username;
+    $("who").textContent = "Signed in as " + username;
+    $("password-username").value = username;  // for password managers
     renderSessions((await sessions.json()).sessions);
     show(true);
   }
@@ -227,7 +249,7 @@
     $("password-form").addEventListener("submit", changePassword);
     $("signout").addEventListener("click", signOut);
     $("signout-others").addEventListener("click", signOutOthers);
-    if (await refresh()) await load();
+    if (maybeSignedIn() && await refresh()) await load();
     else show(false);
   }
 
