@@ -62,7 +62,7 @@ def run(env: Env, quick: bool, passes: int) -> dict[str, Any]:
                            "alone_c": ALONE_C}
     port = util.free_port()
     base = f"http://127.0.0.1:{port}"
-    secs = 3.0 if quick else 8.0
+    secs = 5.0 if quick else 10.0
     system = BY_NAME["keyturn-redis-eddsa"]
     proc = helper = None
     try:
@@ -96,6 +96,8 @@ def run(env: Env, quick: bool, passes: int) -> dict[str, Any]:
             finally:
                 r_login = wrk_wait(lw, secs, env.tmp / "login-bg.out")
             r["logins_ok"] = r_login["ok"]
+            r["logins_failed"] = r_login["errors"] + r_login["socket_errors"]  # non-2xx answers + timeouts
+            r["login_error_statuses"] = r_login.get("error_statuses", "")
             r["drain_s"] = drain(server.pid)
             return r
 
@@ -116,7 +118,9 @@ def run(env: Env, quick: bool, passes: int) -> dict[str, Any]:
             a, w, lg = got["alone"][i], got["with_logins"][i], got["logins"][i]
             print(f"  pass {i + 1}: refresh p99 {a['p99_us'] / 1000:.2f} ms alone, {w['p99_us'] / 1000:.2f} ms "
                   f"with {LOGINS} logins ({w['errors']} broken chains, {w['logins_ok']} logins answered, "
-                  f"backlog drained in {w['drain_s']:.0f} s); logins alone (c={ALONE_C}) {lg['rps']:.1f}/s",
+                  f"{w['logins_failed']} failed or timed out [{w['login_error_statuses']}], "
+                  f"backlog drained in {w['drain_s']:.0f} s); logins alone (c={ALONE_C}) {lg['rps']:.1f}/s "
+                  f"[{lg.get('error_statuses', '')}; {lg['socket_errors']} timeouts]",
                   flush=True)
         out.update({
             "runs": got,

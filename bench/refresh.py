@@ -4,7 +4,7 @@ CPU per request comes from /proc (the whole process tree), generator CPU from
 wrk's rusage.
 
 All systems are started first and then driven in interleaved passes (A, B, C,
-A, B, C, …), each pass also measuring the floor's parts in-process, so every
+then C, B, A, …), each pass also measuring the floor's parts in-process, so every
 ratio is per pass and summarised by ``bench.stats``."""
 
 from __future__ import annotations

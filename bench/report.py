@@ -74,7 +74,7 @@ def _header(res: dict[str, Any]) -> list[str]:
             f"Machine: {m['cores']} cores, {m['cpu_model']}, Linux {m['kernel']}, Python {m['python']}, "
             f"{m['wrk']}.", "",
             "Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libs"].items()) + ".", "",
-            "**How ratios are made.** Every comparison runs in interleaved passes — A, B, C, A, B, C, … — "
+            "**How ratios are made.** Every comparison runs in interleaved passes — A, B, C, then C, B, A, and so on — "
             f"{res.get('passes', 1)} passes here; a ratio is computed inside each pass and reported as the "
             "median, with the min–max of the per-pass ratios in brackets. Noise from other work on the "
             "machine lands on both sides of a pass; the spread shows how much is left.", ""]
@@ -189,13 +189,16 @@ def _login_md(res: dict[str, Any]) -> list[str]:
          f"on, outside any measurement), then logins alone at c={lo.get('alone_c', '?')}.", ""]
     if "p99_ratio" not in lo:
         return L + [f"Not measured: {lo.get('unavailable') or lo.get('failed')}"]
-    L += ["| pass | refresh p99 alone ms | with logins ms | logins answered meanwhile | backlog drain s | "
-          "logins/s alone | server CPU ms/login |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    L += ["| pass | refresh p99 alone ms | with logins ms | logins answered 2xx meanwhile | failed (non-2xx "
+          "or 5 s timeout) | drain s | logins/s alone | server CPU ms/login |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for i, (al, w, lg) in enumerate(zip(lo["runs"]["alone"], lo["runs"]["with_logins"], lo["runs"]["logins"])):
         L.append(f"| {i + 1} | {al['p99_us'] / 1000:.2f} | {w['p99_us'] / 1000:.2f} | {w['logins_ok']} | "
-                 f"{w['drain_s']:.0f} | {lg['rps']:.1f} | {lg['server_cpu_per_req_us'] / 1000:.0f} |")
-    L += ["", f"Ratio with ÷ without: {_sp(lo['p99_ratio'])}; login throughput per core "
-          f"{_sp(lo['logins_per_s'], '{:.1f}')} logins/s ({_sp(lo['logins_per_cpu_s'], '{:.1f}')} per CPU-second)."]
+                 f"{w.get('logins_failed', '–')} | {w['drain_s']:.0f} | {lg['rps']:.1f} | "
+                 f"{lg['server_cpu_per_req_us'] / 1000:.0f} |")
+    L += ["", f"Ratio with ÷ without: {_sp(lo['p99_ratio'])}. Login throughput per core: "
+          f"{_sp(lo['logins_per_cpu_s'], '{:.1f}')} logins per CPU-second of the worker; in wall time the pinned "
+          f"worker answered {_sp(lo['logins_per_s'], '{:.1f}')} logins/s (its core is shared with the machine's "
+          f"other work). Error answers are listed by status in the results JSON (`login_error_statuses`)."]
     return L
 
 

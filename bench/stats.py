@@ -1,7 +1,7 @@
 """Same-run comparisons: interleaved passes and the median of per-pass values.
 
-Every ratio the bench reports comes from here.  Arms are run A, B, A, B, …
-so that slow drift on a shared machine (other work, thermal, page cache)
+Every ratio the bench reports comes from here.  Arms are run interleaved,
+A, B, then B, A, … so that slow drift on a shared machine (other work, thermal, page cache)
 lands on both sides of each pass; a ratio is computed per pass and reported
 as the median with the min–max spread, never as one shot."""
 
@@ -63,14 +63,17 @@ def from_dict(d: Mapping[str, object] | None) -> Spread | None:
 
 
 def interleave(passes: int, arms: Mapping[str, Callable[[int], T]]) -> dict[str, list[T]]:
-    """Run every arm once per pass, in the given order, ``passes`` times:
-    A(0), B(0), A(1), B(1), … ; returns each arm's results by pass."""
+    """Run every arm once per pass, ``passes`` times, the order reversed on
+    every other pass so that no arm always goes first (A B, B A, A B, …:
+    an order effect such as a store warming up cancels instead of biasing
+    one side); returns each arm's results by pass."""
     if passes < 1:
         raise ValueError("passes must be >= 1")
     out: dict[str, list[T]] = {name: [] for name in arms}
+    names = list(arms)
     for i in range(passes):
-        for name, arm in arms.items():
-            out[name].append(arm(i))
+        for name in (names if i % 2 == 0 else names[::-1]):
+            out[name].append(arms[name](i))
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from bench import stats
 
 
-def test_interleave_runs_arms_alternately_and_groups_by_arm() -> None:
+def test_interleave_alternates_arms_and_their_order_and_groups_by_arm() -> None:
     order: list[str] = []
 
     def arm(name: str) -> Callable[[int], str]:
@@ -19,7 +19,7 @@ def test_interleave_runs_arms_alternately_and_groups_by_arm() -> None:
         return run
 
     got = stats.interleave(3, {"A": arm("A"), "B": arm("B")})
-    assert order == ["A0", "B0", "A1", "B1", "A2", "B2"]
+    assert order == ["A0", "B0", "B1", "A1", "A2", "B2"]
     assert got == {"A": ["A0", "A1", "A2"], "B": ["B0", "B1", "B2"]}
 
 
