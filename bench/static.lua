@@ -21,6 +21,7 @@ function init(args)
   i = id
   ok = 0
   errors = 0
+  statuses = {}
 end
 
 function request()
@@ -30,20 +31,29 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 200 or status == 201 then ok = ok + 1 else errors = errors + 1 end
+  if status == 200 or status == 201 then
+    ok = ok + 1
+  else
+    errors = errors + 1
+    statuses[status] = (statuses[status] or 0) + 1
+  end
 end
 
 function done(summary, latency, requests)
   local ok_total, err_total = 0, 0
+  local seen = {}
   for _, t in ipairs(threads) do
     ok_total = ok_total + (t:get("ok") or 0)
     err_total = err_total + (t:get("errors") or 0)
+    for s, n in pairs(t:get("statuses") or {}) do seen[s] = (seen[s] or 0) + n end
   end
+  local parts = {}
+  for s, n in pairs(seen) do parts[#parts + 1] = s .. "x" .. n end
   io.write(string.format(
     'CHAIN_JSON {"requests":%d,"ok":%d,"errors":%d,"socket_errors":%d,"duration_us":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"error_statuses":"%s"}\n',
     summary.requests, ok_total, err_total,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+    latency.max, latency.mean, table.concat(parts, ",")))
 end

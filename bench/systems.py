@@ -109,7 +109,7 @@ def _start_flask(env: Env, port: int) -> util.Proc:
 
 def pg_create(env: Env, prefix: str) -> str:
     import psycopg
-    name = f"kt_bench_{prefix}_{os.getpid()}"
+    name = f"kt_bench_{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     try:
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}"')

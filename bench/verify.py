@@ -1,6 +1,8 @@
-"""Access-token verification ops/s in-process: keyturn's Verifier against a
-bare PyJWT ``jwt.decode`` and a bare joserfc decode with the same key, so the
-Verifier's own overhead (caching, claim checks) is visible as a ratio."""
+"""Access-token verification in-process: keyturn's Verifier against a bare
+PyJWT ``jwt.decode`` with the same key, in interleaved passes.  Two cases:
+the same token again and again (what a resource server sees while one client
+makes many requests: a cache can answer it) and first sight (every token new:
+the signature must be checked)."""
 
 from __future__ import annotations
 
@@ -80,32 +82,79 @@ def _keyturn_verifier(alg: str, priv: Any, with_revocations: bool) -> Any:
     return v
 
 
-def run(quick: bool) -> dict[str, Any]:
+def _first_sight(fn: Any, tokens: list[str]) -> float:
+    """CPU seconds (this thread) per call over tokens seen once each."""
+    t0 = time.thread_time()
+    for t in tokens:
+        fn(t)
+    return (time.thread_time() - t0) / len(tokens)
+
+
+def _mint(alg: str, priv: Any, n: int) -> list[str]:
+    import jwt
+
+    now = int(time.time())
+    return [jwt.encode({**CLAIMS, "jti": f"j{i}-{now}", "iat": now, "exp": now + 1800}, priv, algorithm=alg,
+                       headers={"kid": "k1", "typ": "at+jwt"}) for i in range(n)]
+
+
+def run(quick: bool, passes: int) -> dict[str, Any]:
     import warnings
 
     import jwt
-    from joserfc import jwt as jjwt
+
+    from bench import stats
 
     warnings.filterwarnings("ignore", message=".*deprecated via RFC 9864")  # joserfc on EdDSA
-    budget = 0.3 if quick else 1.5
-    out: dict[str, Any] = {"ops_per_s": {}, "notes": []}
+    budget = 0.15 if quick else 0.6
+    fresh_n = 600 if quick else 3000
+    out: dict[str, Any] = {"passes": passes, "first_sight_tokens": fresh_n, "algs": {}, "notes": []}
     for alg in ("EdDSA", "HS256"):
         token, priv, pub, _ = _tokens(alg)
-        jkey = _joserfc_key(alg, priv)
-        res = {
-            "pyjwt": 1 / per_op(lambda: jwt.decode(token, pub, algorithms=[alg], audience=CLAIMS["aud"],
-                                                   issuer=CLAIMS["iss"]), budget),
-            "joserfc": 1 / per_op(lambda: jjwt.decode(token, jkey, algorithms=[alg]), budget),
-        }
-        for label, with_rev in (("keyturn_verifier", False), ("keyturn_verifier_revocations", True)):
-            v = _keyturn_verifier(alg, priv, with_rev)
-            try:
+
+        def bare(t: str) -> object:
+            return jwt.decode(t, pub, algorithms=[alg], audience=CLAIMS["aud"], issuer=CLAIMS["iss"])
+
+        verifiers = {}
+        try:
+            verifiers["plain"] = _keyturn_verifier(alg, priv, False)
+            verifiers["feed"] = _keyturn_verifier(alg, priv, True)
+            for v in verifiers.values():
                 v.verify(token)
-                res[label] = 1 / per_op(lambda: v.verify(token), budget)
-            except Exception as exc:  # noqa: BLE001
-                out["notes"].append(f"{alg}: Verifier.verify failed: {type(exc).__name__}: {exc}"[:200])
-            finally:
+        except Exception as exc:  # noqa: BLE001
+            out["notes"].append(f"{alg}: Verifier.verify failed: {type(exc).__name__}: {exc}"[:200])
+            for v in verifiers.values():
                 v.stop()
-        out["ops_per_s"][alg] = res
-        print("  " + alg + "  " + "  ".join(f"{k} {v:,.0f}/s" for k, v in res.items()), flush=True)
+            continue
+        plain, feed = verifiers["plain"], verifiers["feed"]
+        fresh: dict[int, list[str]] = {}
+
+        def tokens_for(i: int) -> list[str]:
+            if i not in fresh:
+                fresh.clear()
+                fresh[i] = _mint(alg, priv, fresh_n)
+            return fresh[i]
+
+        try:
+            arms = {
+                "pyjwt": lambda i: per_op(lambda: bare(token), budget),
+                "repeated": lambda i: per_op(lambda: plain.verify(token), budget),
+                "repeated_feed": lambda i: per_op(lambda: feed.verify(token), budget),
+                "pyjwt_fresh": lambda i: _first_sight(bare, tokens_for(i)),
+                "first_sight": lambda i: _first_sight(plain.verify, tokens_for(i)),
+            }
+            got = stats.interleave(passes, arms)
+        finally:
+            for v in verifiers.values():
+                v.stop()
+        repeated = stats.ratio(got["repeated"], got["pyjwt"])
+        first = stats.ratio(got["first_sight"], got["pyjwt_fresh"])
+        out["algs"][alg] = {
+            "seconds": dict(got),
+            "repeated_ratio": repeated.as_dict(),
+            "repeated_feed_ratio": stats.ratio(got["repeated_feed"], got["pyjwt"]).as_dict(),
+            "first_sight_ratio": first.as_dict(),
+        }
+        print(f"  {alg}: repeated ÷ PyJWT {repeated.text()}  first sight ÷ PyJWT {first.text()}"
+              f"  PyJWT {1e6 * stats.spread(got['pyjwt']).median:.1f} us", flush=True)
     return out
