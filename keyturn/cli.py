@@ -286,3 +286,7 @@ def main() -> None:
 from keyturn.cli_security import register as _register_security  # noqa: E402 - after the apps exist
 
 _register_security(app, keys_app)
+
+from keyturn.audit.command import register as _register_audit  # noqa: E402 - after the apps exist
+
+_register_audit(app)
