@@ -15,7 +15,7 @@ import typer
 
 from keyturn.audit.checks import CATALOGUE, Check, select
 from keyturn.audit.context import Context
-from keyturn.audit.probe import NotAllowed, Probe, is_loopback
+from keyturn.audit.probe import BudgetExhausted, NotAllowed, Probe, is_loopback
 from keyturn.audit.profile import BUILTIN, Profile, ProfileError, load_profile
 from keyturn.audit.report import to_html, to_json, to_text
 from keyturn.audit.result import Result
@@ -60,6 +60,8 @@ async def audit_target(
             raise UsageError(f"cannot reach {url}: {type(exc).__name__}") from None
         except NotAllowed as exc:
             raise UsageError(str(exc)) from None
+        except BudgetExhausted:
+            raise UsageError(f"--max-requests {max_requests} is too small to log in and out even once") from None
         return await run_checks(ctx, checks, None if quiet else _progress)
     finally:
         await probe.close()

@@ -161,6 +161,21 @@ class Probe:
     def release(self, requests: int = 1) -> None:
         self.reserved = max(0, self.reserved - requests)
 
+    def build(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: object = None,
+        data: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """A request to send later (the race sends copies of one at once)."""
+        return self.client.build_request(method, self.url(path_or_url), headers=dict(headers or {}), json=json,
+                                         data=data, content=content, params=params)
+
     async def send(
         self,
         method: str,

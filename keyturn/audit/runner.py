@@ -60,7 +60,7 @@ async def _outcome(check: Check, ctx: Context) -> Outcome:
     except NotAllowed as exc:
         return skipped(f"not run: {exc}")
     except httpx.HTTPError as exc:
-        return failed(f"the target dropped the request: {type(exc).__name__}")
+        return failed(f"the target dropped the request: {type(exc).__name__}: {exc}")
 
 
 async def run_checks(ctx: Context, checks: list[Check], progress: Progress | None = None) -> Report:

@@ -122,19 +122,21 @@ class Request:
         else:  # json / form field
             self.fields[place.name] = token
 
-    async def send(self, probe: Probe, *, reserved: bool = False) -> httpx.Response:
+    def _body(self) -> dict[str, Any]:
         if self.raw_body is not None:
-            return await probe.send(self.method, self.path, headers=self.headers, content=self.raw_body,
-                                    params=self.params or None, reserved=reserved)
-        body: dict[str, Any] = {}
+            return {"content": self.raw_body}
         if self.method in ("GET", "DELETE") and not self.fields:
-            pass
-        elif self.encoding == "form":
-            body["data"] = {k: str(v) for k, v in self.fields.items()}
-        else:
-            body["json"] = self.fields
+            return {}
+        if self.encoding == "form":
+            return {"data": {k: str(v) for k, v in self.fields.items()}}
+        return {"json": self.fields}
+
+    async def send(self, probe: Probe, *, reserved: bool = False) -> httpx.Response:
         return await probe.send(self.method, self.path, headers=self.headers, params=self.params or None,
-                                reserved=reserved, **body)
+                                reserved=reserved, **self._body())
+
+    def build(self, probe: Probe) -> httpx.Request:
+        return probe.build(self.method, self.path, headers=self.headers, params=self.params or None, **self._body())
 
 
 def request_for(endpoint: Endpoint, token: str | None = None) -> Request:
@@ -186,6 +188,13 @@ class Target:
         if has_logout and self.probe.reserve(1):
             self.sessions.append(session)
         return session
+
+    async def refresh_together(self, token: str, n: int) -> list[Answer]:
+        """``n`` refreshes of one token arriving at the same instant."""
+        from keyturn.audit.burst import burst
+
+        responses = await burst(self.probe, request_for(self.profile.refresh, token).build(self.probe), n)
+        return [self.answer(response, None) for response in responses]
 
     async def refresh(self, token: str, session: Session | None = None) -> Answer:
         response = await request_for(self.profile.refresh, token).send(self.probe)

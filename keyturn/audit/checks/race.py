@@ -4,7 +4,6 @@ anyone out, and does the session survive it."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from keyturn.audit.checks.base import registry
@@ -41,7 +40,7 @@ async def _race(ctx: Context) -> Race:
     token = session.refresh
     if token is None:
         raise LookupError("the login answer carried no refresh token")
-    answers = await asyncio.gather(*(ctx.target.refresh(token) for _ in range(n)))
+    answers = await ctx.target.refresh_together(token, n)
     successors: list[str] = []
     for answer in answers:
         if answer.ok and answer.refresh and answer.refresh not in successors:
