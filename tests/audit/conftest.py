@@ -31,9 +31,8 @@ pytestmark = pytest.mark.slow
 
 
 @dataclass
-class Seed:
-    url: str
-    process: subprocess.Popen[bytes]
+class Seed(Server):
+    """The seed app's process; stopped like any server (``stop_server``)."""
 
     def requests_seen(self) -> int:
         count: int = httpx.get(self.url + "/__requests", timeout=5).json()["requests"]
@@ -42,50 +41,44 @@ class Seed:
 
 def start_seed(tmp: Path, variant: str) -> Seed:
     port = free_port()
-    log = (tmp / f"seed-{variant}.log").open("wb")
+    log_path = tmp / f"seed-{variant}.log"
+    env = {**os.environ, "SEED_USERNAME": AUDITOR, "SEED_PASSWORD": PASSWORD}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "audit" / "seed_app.py"), "--port", str(port), "--variant", variant],
-        env={**os.environ, "SEED_USERNAME": AUDITOR, "SEED_PASSWORD": PASSWORD}, stdout=log, stderr=subprocess.STDOUT,
+        env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
     )
-    seed = Seed(f"http://127.0.0.1:{port}", proc)
+    seed = Seed(f"http://127.0.0.1:{port}", proc, env, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError((tmp / f"seed-{variant}.log").read_text())
+            raise RuntimeError(seed.log())
         try:
             httpx.get(seed.url + "/__requests", timeout=1)
             return seed
         except httpx.HTTPError:
             time.sleep(0.1)
-    stop_seed(seed)
+    stop_server(seed)
     raise RuntimeError("the seed app did not come up in 30 s")
-
-
-def stop_seed(seed: Seed) -> None:
-    seed.process.terminate()
-    try:
-        seed.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        seed.process.kill()
-        seed.process.wait(timeout=10)
 
 
 @pytest.fixture
 def seed(tmp_path: Path) -> Iterator[Seed]:
+    """The seed-style app with all its holes."""
     s = start_seed(tmp_path, "seed")
     try:
         yield s
     finally:
-        stop_seed(s)
+        stop_server(s)
 
 
 @pytest.fixture
 def mended_seed(tmp_path: Path) -> Iterator[Seed]:
+    """The half-mended variant: atomic compare-and-set, typed bearer."""
     s = start_seed(tmp_path, "fixed")
     try:
         yield s
     finally:
-        stop_seed(s)
+        stop_server(s)
 
 
 def _engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
