@@ -68,7 +68,7 @@ async def audit_target(
 
 
 def audit(
-    url: str = typer.Argument(..., help="Base URL of the deployment, e.g. http://127.0.0.1:8000"),
+    url: str = typer.Argument(None, help="Base URL of the deployment, e.g. http://127.0.0.1:8000", show_default=False),
     profile: str = typer.Option("keyturn", "--profile", "-p",
                                 help=f"Built-in profile ({', '.join(BUILTIN)}) or a TOML file describing the API."),
     username: str = typer.Option(None, "--username", "-u", envvar="KEYTURN_AUDIT_USERNAME",
@@ -109,6 +109,8 @@ def audit(
         for c in CATALOGUE:
             typer.echo(f"{c.id:<24} {c.family:<13} {'' if c.default else '(on request) '}{c.title}")
         raise typer.Exit(0)
+    if not url:
+        _usage("the target URL is required, e.g. keyturn audit http://127.0.0.1:8000")
     try:
         names = list(check)
         if throttling:

@@ -24,7 +24,7 @@ def to_text(report: Report, width: int = 100) -> str:
     for r in report.results:
         lines.append(f"{r.status.value:<4}  {r.severity.value:<6}  {r.id:<{id_width}}  {r.title}")
         indent = " " * 16
-        for part in textwrap.wrap(r.evidence, width=width - len(indent)) or [""]:
+        for part in textwrap.wrap(r.evidence, width=width - len(indent), break_on_hyphens=False) or [""]:
             lines.append(indent + part)
         lines.append(indent + "ref: " + r.reference)
     lines += ["", report.summary(),

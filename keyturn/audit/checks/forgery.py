@@ -12,7 +12,7 @@ from keyturn.audit.profile import Place
 from keyturn.audit.result import Outcome, Severity, failed, passed, skipped
 from keyturn.audit.target import said
 
-CHECKS, check = registry("jwt forgery")
+CHECKS, check = registry("forgery")
 
 
 async def _genuine(ctx: Context) -> tuple[dict[str, object], dict[str, object]] | None:

@@ -11,7 +11,7 @@ from keyturn.audit.context import Context
 from keyturn.audit.result import Outcome, Severity, failed, passed, skipped, warned
 from keyturn.audit.target import Answer, Session
 
-CHECKS, check = registry("refresh race")
+CHECKS, check = registry("race")
 RACE = "RFC 9700 §4.14.2; OWASP ASVS V3.3"
 
 
