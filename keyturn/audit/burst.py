@@ -67,7 +67,22 @@ def _unchunk(data: bytes) -> bytes:
 
 
 async def burst(probe: Probe, request: httpx.Request, n: int) -> list[httpx.Response]:
-    """Send ``request`` ``n`` times so that all copies arrive together."""
+    """Send ``request`` ``n`` times so that all copies arrive together.
+
+    A connection reset spoils the race (the copies no longer arrive
+    together), so it is run once more if the budget allows."""
+    try:
+        return await _burst(probe, request, n)
+    except ConnectionError:
+        if probe.available() < n:
+            raise httpx.ConnectError("a connection was reset during the concurrent requests", request=request) from None
+    try:
+        return await _burst(probe, request, n)
+    except ConnectionError as exc:
+        raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from None
+
+
+async def _burst(probe: Probe, request: httpx.Request, n: int) -> list[httpx.Response]:
     if probe.available() < n:
         raise BudgetExhausted(f"needs {n} requests, {max(0, probe.available())} left in --max-requests")
     url = probe.url(str(request.url))
@@ -75,9 +90,9 @@ async def burst(probe: Probe, request: httpx.Request, n: int) -> list[httpx.Resp
     port = parts.port or (443 if parts.scheme == "https" else 80)
     context = ssl.create_default_context() if parts.scheme == "https" else None
     payload = serialise(request)
-    timeout = max(1.0, min(10.0, probe.seconds_left()))
     if probe.seconds_left() <= 0:
         raise BudgetExhausted("the time budget is spent")
+    timeout = max(1.0, min(10.0, probe.seconds_left()))
     streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
         async with asyncio.timeout(timeout):
@@ -95,6 +110,8 @@ async def burst(probe: Probe, request: httpx.Request, n: int) -> list[httpx.Resp
             raws = await asyncio.gather(*(reader.read() for reader, _ in streams))
     except TimeoutError:
         raise BudgetExhausted(f"the concurrent requests did not finish within {timeout:.0f} s") from None
+    except ConnectionError:
+        raise
     except OSError as exc:
         raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from None
     finally:
