@@ -37,7 +37,15 @@ async def _rotate(ctx: Context, session: Session, token: str, step: str) -> str:
 
 
 def _refused(answer: Answer) -> bool:
-    return 400 <= answer.status < 500
+    return 400 <= answer.status < 500 and not _limited(answer)
+
+
+def _limited(*answers: Answer) -> bool:
+    """A 429 says nothing about the token: the verdict must wait."""
+    return any(a.status == 429 for a in answers)
+
+
+RATE_LIMITED = "inconclusive: the target answered 429 (rate limited); run the audit again later — "
 
 
 @check("refresh-rotates", "Each refresh issues a new refresh token", Severity.HIGH, ROTATION)
@@ -61,6 +69,8 @@ async def used_token_dead(ctx: Context) -> Outcome:
     except NoRotation as exc:
         return skipped(str(exc))
     again = await ctx.target.refresh(r0)
+    if _limited(again):
+        return skipped(RATE_LIMITED + f"the used token again → {again.said}")
     if _refused(again):
         return passed(f"the used token again → {again.said}")
     if again.ok and again.refresh == r1:
@@ -85,6 +95,8 @@ async def reuse_revokes(ctx: Context) -> Outcome:
     old = await ctx.target.refresh(r0)
     live = await ctx.target.refresh(r2, session)
     evidence = f"R0→R1→R2; R0 again → {old.said}; then the live R2 → {live.said}"
+    if _limited(old, live):
+        return skipped(RATE_LIMITED + evidence)
     if old.ok:
         return failed(evidence + ": the old token itself was accepted")
     if live.ok:
@@ -102,6 +114,8 @@ async def guess_harmless(ctx: Context) -> Outcome:
     wrong = await ctx.target.refresh(guess)
     real = await ctx.target.refresh(r0, session)
     evidence = f"one character changed → {wrong.said}; then the real token → {real.said}"
+    if _limited(wrong, real):
+        return skipped(RATE_LIMITED + evidence)
     if wrong.ok:
         return failed(evidence + ": the altered token was accepted")
     if not real.ok:
