@@ -12,4 +12,8 @@ from keyturn.cli import serve, sessions, users  # noqa: E402 - their commands jo
 
 security.register(app, keys_app)
 
+from keyturn.audit.command import register as register_audit  # noqa: E402
+
+register_audit(app)
+
 __all__ = ["app", "serve", "sessions", "users"]

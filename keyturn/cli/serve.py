@@ -106,4 +106,7 @@ def serve(
             log_level=settings.log_level.lower(),
             log_config=log_config,
             timeout_keep_alive=5,
+            # A worker still starting on a busy host is not a dead one: give it
+            # time before the supervisor kills and restarts it in a loop.
+            timeout_worker_healthcheck=30,
         )

@@ -1,14 +1,18 @@
 """One of the processes sharing a token file (run by test_live.py).
 
-argv: base_url token_file threads go_at(wall time) ; prints a JSON summary.
+argv: base_url token_file threads go_file ; prints a JSON summary. Each process
+says it is ready (``<go_file>.ready.<pid>``) and starts when ``go_file`` exists,
+so both start together however long the interpreter took to come up.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
@@ -29,14 +33,16 @@ class OffsetTime:
 
 
 def main() -> None:
-    url, path, threads, go_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    url, path, threads, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     clock = OffsetTime()
     refreshes: list[Tokens] = []
     auth = TokenAuth(url, storage=FileStorage(path), clock=clock, on_refresh=refreshes.append)
     statuses: list[int] = []
     with httpx.Client(base_url=url, auth=auth, timeout=30) as http:
         statuses.append(http.get("/auth/me").status_code)  # loads the shared file
-        time.sleep(max(0.0, go_at - time.time()))
+        Path(f"{go}.ready.{os.getpid()}").touch()
+        while not go.exists():
+            time.sleep(0.005)
         clock.offset = 15.0  # past the 10 s token's expiry for both processes at once
         barrier = threading.Barrier(threads)
 

@@ -62,13 +62,18 @@ def test_two_processes_sharing_a_file_make_one_refresh(live: Live, tmp_path: Pat
     with httpx.Client(base_url=live.url, auth=login) as http:
         assert http.get("/auth/me").status_code == 200
     sid = login.tokens.session_id if login.tokens else None
-    go_at = time.time() + 3
+    go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.client._worker", live.url, str(path), "24", str(go_at)],
+        subprocess.Popen([sys.executable, "-m", "tests.client._worker", live.url, str(path), "24", str(go)],
                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(2)
     ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready.*"))) < 2 and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), "a worker died before it was ready"
+        time.sleep(0.01)
+    go.touch()
     results = []
     for p in procs:
         out, err = p.communicate(timeout=60)
