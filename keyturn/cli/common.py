@@ -8,6 +8,7 @@ setting is one clear line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -83,8 +84,18 @@ def with_runtime(fn: Callable[[Any], Awaitable[T]], *, create: bool = False) -> 
     return run_or_fail(main, settings)
 
 
+def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:
+    """A driver's worker thread (aiosqlite) may answer a failed connection
+    after ``asyncio.run`` closed the loop: the error was already reported in
+    one line, so its "Event loop is closed" is noise, not a second failure."""
+    if isinstance(args.exc_value, RuntimeError) and str(args.exc_value) == "Event loop is closed":
+        return
+    threading.__excepthook__(args)
+
+
 def run_or_fail(main: Callable[[], Coroutine[Any, Any, T]], settings: Settings) -> T:
     """``asyncio.run(main())`` with every failure as one line and exit 1."""
+    threading.excepthook = _quiet_closed_loop
     try:
         return asyncio.run(main())
     except KeyturnError as exc:

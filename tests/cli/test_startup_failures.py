@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -42,9 +43,9 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], status: int, *needle
 
 
 def _listening(url: str) -> bool:
-    host, _, port = url.split("@")[-1].split("/")[0].rpartition(":")
+    parts = urlsplit(url)
     try:
-        socket.create_connection((host, int(port)), timeout=2).close()
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
     except OSError:
         return False
     return True
@@ -151,10 +152,11 @@ def test_read_only_directory_for_the_master_key_file(tmp_path: Path) -> None:
     assert_one_line(proc, 2, "KEYTURN_MASTER_KEY_FILE", f"cannot create the master key file {folder}/kt.key")
 
 
-@pytest.mark.parametrize("port", ["99999", "0", "-1"])
-def test_port_out_of_range(tmp_path: Path, port: str) -> None:
+@pytest.mark.parametrize(("port", "bound"), [("99999", "less than or equal to 65535"),
+                                            ("0", "greater than or equal to 1"), ("-1", "greater than or equal to 1")])
+def test_port_out_of_range(tmp_path: Path, port: str, bound: str) -> None:
     proc = keyturn(["serve", "--port", port], {}, tmp_path)
-    assert_one_line(proc, 2, "--port", "1<=x<=65535")
+    assert_one_line(proc, 2, "Invalid value for '--port'", bound)
     assert not (tmp_path / "keyturn.db").exists()
 
 
