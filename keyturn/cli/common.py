@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import typer
 
 from keyturn.config import Settings, load_settings, unknown_variables
-from keyturn.errors import KeyturnError
+from keyturn.errors import ConfigError, KeyturnError
 
 T = TypeVar("T")
 
@@ -94,10 +94,13 @@ def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:
 
 
 def run_or_fail(main: Callable[[], Coroutine[Any, Any, T]], settings: Settings) -> T:
-    """``asyncio.run(main())`` with every failure as one line and exit 1."""
+    """``asyncio.run(main())`` with every failure as one line: exit 2 for a
+    setting, 1 for anything else (a store, a missing user)."""
     threading.excepthook = _quiet_closed_loop
     try:
         return asyncio.run(main())
+    except ConfigError as exc:  # a setting: the same status as when settings load
+        fail(exc.description)
     except KeyturnError as exc:
         fail(exc.description, 1)
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
