@@ -4,7 +4,10 @@ import time."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +24,14 @@ from pydantic_settings import (
 from keyturn.errors import ConfigError
 
 Algorithm = Literal["EdDSA", "ES256", "HS256"]
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# KEYTURN_* variables that are not settings: the file itself, the client's,
+# the examples' and the test suite's own variables.
+NOT_SETTINGS = frozenset({
+    "KEYTURN_CONFIG_FILE", "KEYTURN_URL", "KEYTURN_USERNAME", "KEYTURN_PASSWORD", "KEYTURN_TOKEN_FILE",
+    "KEYTURN_CLIENT_ID", "KEYTURN_CLIENT_SECRET", "KEYTURN_VERIFIER", "KEYTURN_EXEMPT_PATHS",
+})
+NOT_SETTINGS_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CI_", "KEYTURN_BENCH_", "KEYTURN_ATTACK_")
 
 
 class Settings(BaseSettings):
@@ -129,6 +140,13 @@ class Settings(BaseSettings):
     redis_allow_eviction: bool = Field(
         False, description="Start even if Redis may evict keys (maxmemory-policy other than noeviction); logs loudly.")
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level (one of {', '.join(LOG_LEVELS)})")
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
@@ -215,15 +233,33 @@ class Settings(BaseSettings):
 
 
 def _toml_path() -> Path | None:
-    import os
-
     raw = os.environ.get("KEYTURN_CONFIG_FILE")
     return Path(raw) if raw else None
+
+
+def _check_config_file() -> None:
+    """A named file that cannot be read refuses to start: starting on the
+    defaults would silently drop what it says (``registration = "closed"``)."""
+    path = _toml_path()
+    if path is None:
+        return
+    try:
+        with path.open("rb") as fh:
+            tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"KEYTURN_CONFIG_FILE: {path.absolute()} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"KEYTURN_CONFIG_FILE: {path.absolute()} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"KEYTURN_CONFIG_FILE: cannot read {path.absolute()}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"KEYTURN_CONFIG_FILE: {path.absolute()} is not valid TOML: {exc}") from None
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning a validation failure into one line that names
     the setting (``ConfigError``), so a bad value never starts a service."""
+    _check_config_file()
     try:
         return Settings(**overrides)
     except SettingsError as exc:  # a value the environment source could not even parse
@@ -233,4 +269,40 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err.get("loc", ())) or "settings"
         env = f"KEYTURN_{name.split('.')[0].upper()}"
-        raise ConfigError(f"{env}: {err.get('msg', 'invalid value')}") from None
+        message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigError(f"{env}: {message}") from None
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``KEYTURN_*`` variable that is no setting (a typo
+    would otherwise be ignored in silence), naming the closest real one."""
+    env = os.environ if environ is None else environ
+    known = [f"KEYTURN_{name.upper()}" for name in Settings.model_fields]
+    found = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith("KEYTURN_") or upper in known or upper in NOT_SETTINGS:
+            continue
+        if upper.startswith(NOT_SETTINGS_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        found.append(f"{name} is not a keyturn setting and is ignored{hint}")
+    return found
+
+
+def lifetime_warnings(settings: Settings) -> list[str]:
+    """Lifetimes that contradict each other: the shorter one silently wins."""
+    found = []
+    if settings.session_max_age < settings.refresh_token_ttl:
+        found.append(
+            f"KEYTURN_SESSION_MAX_AGE ({settings.session_max_age} s) is below KEYTURN_REFRESH_TOKEN_TTL "
+            f"({settings.refresh_token_ttl} s): every session ends at the absolute limit first"
+        )
+    shortest = min(settings.refresh_token_ttl, settings.session_max_age)
+    if settings.access_token_ttl > shortest:
+        found.append(
+            f"KEYTURN_ACCESS_TOKEN_TTL ({settings.access_token_ttl} s) is above the session's lifetime "
+            f"({shortest} s): access tokens outlive the sessions that issued them"
+        )
+    return found

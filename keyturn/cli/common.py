@@ -8,17 +8,20 @@ setting is one clear line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import typer
 
-from keyturn.config import Settings, load_settings
-from keyturn.errors import KeyturnError
+from keyturn.config import Settings, load_settings, unknown_variables
+from keyturn.errors import ConfigError, KeyturnError
 
 T = TypeVar("T")
 
-app = typer.Typer(help="keyturn: rotating refresh tokens and short-lived JWT access tokens.", no_args_is_help=True)
+# No local variables in a crash report: they would print the settings and the master key.
+app = typer.Typer(help="keyturn: rotating refresh tokens and short-lived JWT access tokens.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Inspect and revoke sessions.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -34,7 +37,15 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    typer.echo(f"keyturn: warning: {message}", err=True)
+
+
 def settings_or_exit() -> Settings:
+    """The settings, or one line and exit 2; a ``KEYTURN_*`` variable that is
+    no setting (a typo) is a warning naming the closest real one."""
+    for line in unknown_variables():
+        warn(line)
     try:
         return load_settings()
     except KeyturnError as exc:
@@ -42,11 +53,25 @@ def settings_or_exit() -> Settings:
         raise  # unreachable
 
 
-def with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``fn(runtime)`` on a started runtime, mapping our errors to one line."""
+def require_database(settings: Settings) -> None:
+    """Commands that only read say there is no database instead of creating
+    an empty one (and a master key beside it) where they happen to run."""
+    path = settings.sqlite_path()
+    if path is not None and not path.exists():
+        fail(f"no database at {path.absolute()} (KEYTURN_DATABASE_URL); run this where the service runs, "
+             "or create it with `keyturn db upgrade`", 1)
+
+
+def with_runtime(fn: Callable[[Any], Awaitable[T]], *, create: bool = False) -> T:
+    """Run ``fn(runtime)`` on a started runtime; every failure is one line
+    (exit 1): ours by their description, a store's by
+    ``keyturn.stores.explain``, anything else by its type and message
+    (KEYTURN_LOG_LEVEL=debug shows the traceback)."""
     from keyturn.service.wiring import build_runtime
 
     settings = settings_or_exit()
+    if not create:
+        require_database(settings)
 
     async def main() -> T:
         rt = build_runtime(settings)
@@ -56,8 +81,32 @@ def with_runtime(fn: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await rt.close()
 
+    return run_or_fail(main, settings)
+
+
+def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:
+    """A driver's worker thread (aiosqlite) may answer a failed connection
+    after ``asyncio.run`` closed the loop: the error was already reported in
+    one line, so its "Event loop is closed" is noise, not a second failure."""
+    if isinstance(args.exc_value, RuntimeError) and str(args.exc_value) == "Event loop is closed":
+        return
+    threading.__excepthook__(args)
+
+
+def run_or_fail(main: Callable[[], Coroutine[Any, Any, T]], settings: Settings) -> T:
+    """``asyncio.run(main())`` with every failure as one line: exit 2 for a
+    setting, 1 for anything else (a store, a missing user)."""
+    threading.excepthook = _quiet_closed_loop
     try:
         return asyncio.run(main())
+    except ConfigError as exc:  # a setting: the same status as when settings load
+        fail(exc.description)
     except KeyturnError as exc:
         fail(exc.description, 1)
-        raise  # unreachable
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if settings.log_level.lower() == "debug":
+            raise
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "), 1)
+    raise AssertionError("unreachable")

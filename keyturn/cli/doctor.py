@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from keyturn.clock import SystemClock
-from keyturn.config import Settings
+from keyturn.config import Settings, lifetime_warnings, unknown_variables
 from keyturn.errors import KeyturnError
 
 Status = Literal["ok", "warn", "fail"]
@@ -61,6 +61,8 @@ def check_master_key(settings: Settings) -> Check:
 
 def check_settings(settings: Settings) -> list[Check]:
     found = [Check("configuration", "ok", "settings load")]
+    for line in unknown_variables():
+        found.append(Check("configuration", "warn", line, "fix the variable's name or unset it"))
     if settings.argon2_memory_cost < 19_456 or settings.argon2_time_cost < 2:
         found.append(Check("password hashing", "warn",
                            f"argon2id m={settings.argon2_memory_cost} KiB t={settings.argon2_time_cost} is weak",
@@ -68,6 +70,9 @@ def check_settings(settings: Settings) -> list[Check]:
     if settings.cookie_secure == "never":
         found.append(Check("refresh cookie", "warn", "KEYTURN_COOKIE_SECURE=never sends the cookie over plain http",
                            "use auto (the default) or always"))
+    for line in lifetime_warnings(settings):
+        found.append(Check("lifetimes", "warn", line,
+                           "keep KEYTURN_ACCESS_TOKEN_TTL ≤ KEYTURN_REFRESH_TOKEN_TTL ≤ KEYTURN_SESSION_MAX_AGE"))
     if settings.reuse_interval > 60:
         found.append(Check("grace window", "warn", f"{settings.reuse_interval} s lets an old token be retried long",
                            "keep KEYTURN_REUSE_INTERVAL at a few seconds (default 10)"))
@@ -83,13 +88,14 @@ async def _latency(ping: Callable[[], Any], rounds: int = 5) -> float:
     return statistics.median(samples)
 
 
-async def check_store(name: str, store: Any) -> Check:
+async def check_store(name: str, url: str, store: Any) -> Check:
+    from keyturn.stores.explain import explain
+
     try:
         seconds = await _latency(store.ping)
-    except KeyturnError as exc:
-        return Check(name, "fail", exc.description, "check the URL, the server, and the network path to it")
     except Exception as exc:  # a driver error is exactly what doctor is for
-        return Check(name, "fail", f"{type(exc).__name__}: {exc}"[:200], "check the URL and credentials")
+        return Check(name, "fail", explain(name, url, exc),
+                     "check the URL and credentials, the server, and the network path to it")
     ms = seconds * 1000
     if ms > 20:
         return Check(name, "warn", f"reachable, {ms:.1f} ms per round trip",
@@ -177,6 +183,11 @@ async def diagnose(settings: Settings) -> list[Check]:
     checks = [*check_settings(settings), check_master_key(settings)]
     if checks[-1].status == "fail":
         return checks
+    db_file = settings.sqlite_path()
+    if db_file is not None and not db_file.exists():
+        # Read-only: opening SQLite would create an empty database here.
+        return [*checks, Check("database", "fail", f"no database at {db_file.absolute()} (KEYTURN_DATABASE_URL)",
+                               "run doctor where the service runs, or point KEYTURN_DATABASE_URL at its database")]
     path = key_file_for(settings)
     if not settings.master_key and (path is None or not path.exists()):
         # Read-only: never write a key file; a throw-away key is enough to ping.
@@ -186,9 +197,9 @@ async def diagnose(settings: Settings) -> list[Check]:
     except KeyturnError as exc:
         return [*checks, Check("stores", "fail", exc.description, "fix the URL")]
     try:
-        stores = [await check_store("database", rt.database)]
+        stores = [await check_store("database", settings.database_url, rt.database)]
         if rt.session_store is not rt.database:
-            stores.append(await check_store("session store", rt.session_store))
+            stores.append(await check_store("session store", settings.effective_session_store_url, rt.session_store))
         checks += stores
         if all(c.status != "fail" for c in stores):
             migrations = await check_migrations(rt.database)

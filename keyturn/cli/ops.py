@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from keyturn.cli.common import db_app, with_runtime
+from keyturn.cli.common import db_app, settings_or_exit, with_runtime
 from keyturn.config import load_settings
 from keyturn.errors import KeyturnError
 
@@ -31,8 +31,26 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
+async def usernames(rt: Any, user_ids: Iterable[str | None]) -> dict[str, str]:
+    """``{user_id: username}`` for the listings, which show people names."""
+    found: dict[str, str] = {}
+    for user_id in {u for u in user_ids if u}:
+        user = await rt.database.user_by_id(user_id)
+        if user is not None:
+            found[user_id] = user.username
+    return found
+
+
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_output(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, json_out: bool, empty: str) -> None:
+    """A table for people, or with ``--json`` every field as one document."""
+    if json_out:
+        print_json(list(rows))
+    else:
+        print_table(rows, columns, empty=empty)
 
 
 def doctor(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
@@ -68,12 +86,13 @@ def doctor(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
 def config(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     reference: bool = typer.Option(False, "--reference", help="Write the configuration reference (Markdown) instead."),
-    output: Path = typer.Option(Path("docs/configuration.md"), "--output", "-o",
-                                help="Where --reference writes ('-' for stdout)."),
+    output: Path = typer.Option(Path("-"), "--output", "-o",
+                                help="Where --reference writes (default '-': stdout)."),
 ) -> None:
-    """Print the effective settings (environment and KEYTURN_CONFIG_FILE),
-    with secrets masked: the master key, tokens, passwords, anything named
-    secret/key/token/password, and passwords inside URLs.
+    """Print the effective settings (environment and KEYTURN_CONFIG_FILE), with secrets masked.
+
+    Masked: the master key, tokens, passwords, anything named secret/key/token/password, and passwords inside URLs.
+    --reference prints the configuration reference generated from the installed package (works anywhere).
 
     Examples:
 
@@ -89,16 +108,15 @@ def config(
         text = reference_markdown()
         if str(output) == "-":
             typer.echo(text, nl=False)
-        else:
+            return
+        try:
             output.write_text(text)
-            typer.echo(f"wrote {output}")
+        except OSError as exc:
+            typer.echo(f"keyturn: error: --output: cannot write {output.absolute()}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"wrote {output}")
         return
-    try:
-        settings = load_settings()
-    except KeyturnError as exc:
-        typer.echo(f"keyturn: error: {exc.description}", err=True)
-        raise typer.Exit(2) from None
-    rows = effective(settings)
+    rows = effective(settings_or_exit())
     if json_out:
         print_json(rows)
     else:
@@ -115,7 +133,7 @@ def db_upgrade() -> None:
     async def run(rt: Any) -> None:
         return None
 
-    with_runtime(run)
+    with_runtime(run, create=True)
     typer.echo("database is up to date")
 
 

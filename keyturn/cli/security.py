@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import typer
 
+from keyturn.cli import ops
 from keyturn.cli.common import fail, with_runtime
 
 clients_app = typer.Typer(help="Resource-server clients (introspection, revocation feed).", no_args_is_help=True)
@@ -31,24 +32,31 @@ def clients_add(name: str) -> None:
         await rt.clients.add_client(client)
         return client.id, secret
 
-    client_id, secret = with_runtime(run)
+    client_id, secret = with_runtime(run, create=True)
     typer.echo(f"client_id: {client_id}")
     typer.echo(f"client_secret: {secret}")
 
 
 @clients_app.command("list")
-def clients_list() -> None:
+def clients_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP)) -> None:
     """List resource-server clients (never their secrets).
 
-    Example: keyturn clients list
+    Examples:
+
+      keyturn clients list
+
+      keyturn clients list --json | jq -r '.[].id'
     """
     from keyturn.clock import iso
 
     async def run(rt: Any) -> list[Any]:
         return list(await rt.clients.list_clients())
 
-    for c in with_runtime(run):
-        typer.echo(f"{c.id}\t{c.name}\t{iso(c.created_at)}\t{'disabled' if c.disabled else 'active'}")
+    rows = [
+        {"id": c.id, "name": c.name, "created": iso(c.created_at), "status": "disabled" if c.disabled else "active"}
+        for c in with_runtime(run)
+    ]
+    ops.print_output(rows, ["id", "name", "created", "status"], json_out=json_out, empty="no clients")
 
 
 def keys_new_master_key() -> None:
@@ -72,13 +80,17 @@ def keys_rotate() -> None:
         stored = await rt.keys.rotate(rt.clock.now())
         return str(stored.kid)
 
-    typer.echo(f"active key: {with_runtime(run)}")
+    typer.echo(f"active key: {with_runtime(run, create=True)}")
 
 
-def keys_list() -> None:
+def keys_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP)) -> None:
     """List signing keys: kid, algorithm, created, state.
 
-    Example: keyturn keys list
+    Examples:
+
+      keyturn keys list
+
+      keyturn keys list --json | jq -r '.[] | select(.state == "active") | .kid'
     """
     from keyturn.clock import iso
 
@@ -86,34 +98,60 @@ def keys_list() -> None:
         return rt.keys.describe(), rt.keys.active.kid
 
     keys, active = with_runtime(run)
-    for k in keys:
-        state = "active" if k.kid == active else f"retired {iso(k.retired_at)}" if k.retired_at else "verify-only"
-        typer.echo(f"{k.kid}\t{k.alg}\t{iso(k.created_at)}\t{state}")
+    rows = [
+        {
+            "kid": k.kid, "alg": k.alg, "created": iso(k.created_at),
+            "state": "active" if k.kid == active else "retired" if k.retired_at else "verify-only",
+            "retired": iso(k.retired_at) if k.retired_at else None,
+        }
+        for k in keys
+    ]
+    ops.print_output(rows, ["kid", "alg", "created", "state", "retired"], json_out=json_out, empty="no signing keys")
 
 
 @events_app.command("tail")
 def events_tail(
     user: str = typer.Option(None, "--user", help="Only this user's events (username)."),
     limit: int = typer.Option(50, min=1, max=10_000, help="How many of the latest events."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object a line, for scripts."),
 ) -> None:
-    """Print the latest security events, oldest first, one JSON object a line.
+    """Print the latest security events, oldest first, with ISO-8601 UTC times.
 
-    Example: keyturn events tail --user alice --limit 20
+    Examples:
+
+      keyturn events tail --user alice --limit 20
+
+      keyturn events tail --json | jq -r 'select(.type == "refresh_token_reused") | .user_id'
     """
+    from keyturn.clock import iso
     from keyturn.core.users import normalize_username
     from keyturn.service.events import event_dict
 
-    async def run(rt: Any) -> list[Any]:
+    async def run(rt: Any) -> tuple[list[Any], dict[str, str]]:
         user_id = None
         if user is not None:
             found = await rt.database.user_by_name(normalize_username(user))
             if found is None:
                 fail("no such user", 1)
             user_id = found.id
-        return list(await rt.database.list_events(user_id=user_id, limit=limit))
+        events = list(await rt.database.list_events(user_id=user_id, limit=limit))
+        return events, await ops.usernames(rt, (e.user_id for e in events))
 
-    for event in with_runtime(run):
-        typer.echo(orjson.dumps(event_dict(event)).decode())
+    rows = []
+    events, names = with_runtime(run)
+    for event in events:
+        row = event_dict(event)
+        row["at"] = iso(event.at)
+        row["username"] = names.get(event.user_id or "")
+        rows.append(row)
+    if json_out:
+        for row in rows:
+            typer.echo(orjson.dumps(row).decode())
+        return
+    for row in rows:
+        detail = row.pop("detail")
+        row["detail"] = " ".join(f"{k}={v}" for k, v in detail.items()) if detail else None
+    ops.print_table(rows, ["at", "type", "username", "session_id", "ip", "detail"], empty="no events")
 
 
 def register(app: typer.Typer, keys_app: typer.Typer) -> None:

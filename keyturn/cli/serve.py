@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 
-from keyturn.cli.common import app, fail, settings_or_exit
-from keyturn.config import Settings
+from keyturn.cli.common import app, fail, run_or_fail, settings_or_exit, warn
+from keyturn.config import Settings, lifetime_warnings
 from keyturn.errors import KeyturnError
 
 
@@ -49,10 +49,35 @@ def shared_across_workers(workers: int) -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def start_lines(settings: Settings, host: str, port: int, workers: int) -> list[str]:
+    """What an operator needs to see on every start: where it listens, which
+    stores it uses (passwords masked) and where the master key lives."""
+    from keyturn.service.masterkey import key_file_for
+    from keyturn.stores.explain import mask_url, where
+
+    shown_host = f"[{host}]" if ":" in host else host
+    lines = [f"listening on http://{shown_host}:{port} ({workers} worker{'s' if workers > 1 else ''})"]
+    db = settings.database_url
+    lines.append(f"database: {mask_url(db)} ({where(db)})")
+    if settings.session_store_url in (None, db):
+        lines.append("session store: the database")
+    else:
+        url = settings.effective_session_store_url
+        lines.append(f"session store: {mask_url(url)} ({where(url)})")
+    path = key_file_for(settings)
+    if settings.master_key:
+        lines.append("master key: from KEYTURN_MASTER_KEY")
+    elif path is not None:
+        lines.append(f"master key: {Path(path).resolve()}")
+    else:
+        lines.append("master key: a throw-away key for this process (tokens die on restart)")
+    return lines
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="TCP port."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
 ) -> None:
     """Run the HTTP token service (uvicorn, uvloop, httptools).
@@ -73,6 +98,8 @@ def serve(
     from keyturn.logs import logging_config
 
     settings = settings_or_exit()
+    for line in lifetime_warnings(settings):
+        warn(line)
     # JSON lines (readable text on a terminal); the same config reaches every
     # worker process through uvicorn's log_config.
     log_config = logging_config(settings.log_level, settings.log_format)
@@ -83,11 +110,13 @@ def serve(
         from keyturn.service.masterkey import resolve_master_key
 
         resolve_master_key(settings)
-        # Migrate and load the signing keys once up front: a wrong master key
-        # or an unreachable database is one clear line, not a worker traceback.
-        asyncio.run(_preflight(settings))
     except KeyturnError as exc:
         fail(exc.description)
+    # Migrate and load the signing keys once up front: a wrong master key
+    # or an unreachable database is one clear line, not a worker traceback.
+    run_or_fail(lambda: _preflight(settings), settings)
+    for line in start_lines(settings, host, port, workers):
+        typer.echo(f"keyturn: {line}", err=True)
     with shared_across_workers(workers):  # /metrics answers for every worker
         uvicorn.run(
             "keyturn.http.app:create_server_app",

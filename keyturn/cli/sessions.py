@@ -26,29 +26,30 @@ def sessions_list(
     """
     from keyturn.core.users import normalize_username
 
-    async def run(rt: Any) -> list[Any]:
+    async def run(rt: Any) -> tuple[list[Any], dict[str, str]]:
         now = rt.clock.now()
         if user is None:
-            return list(await rt.session_store.list_all_sessions(now=now))
-        found = await rt.database.user_by_name(normalize_username(user))
-        if found is None:
-            raise KeyturnError("no such user")
-        return list(await rt.session_store.list_sessions(found.id, now=now))
+            found_sessions = list(await rt.session_store.list_all_sessions(now=now))
+        else:
+            found = await rt.database.user_by_name(normalize_username(user))
+            if found is None:
+                raise KeyturnError("no such user")
+            found_sessions = list(await rt.session_store.list_sessions(found.id, now=now))
+        return found_sessions, await ops.usernames(rt, (s.user_id for s in found_sessions))
 
     from keyturn.clock import iso
 
+    live, names = with_runtime(run)
     rows = [
         {
-            "id": s.id, "user_id": s.user_id, "created": iso(s.created_at), "last_used": iso(s.last_used_at),
-            "ip": s.last_ip or s.login_ip, "user_agent": s.last_user_agent or s.user_agent,
-            "generation": s.generation,
+            "id": s.id, "username": names.get(s.user_id), "user_id": s.user_id, "created": iso(s.created_at),
+            "last_used": iso(s.last_used_at), "ip": s.last_ip or s.login_ip,
+            "user_agent": s.last_user_agent or s.user_agent, "generation": s.generation,
         }
-        for s in with_runtime(run)
+        for s in live
     ]
-    if json_out:
-        ops.print_json(rows)
-    else:
-        ops.print_table(rows, ["id", "user_id", "created", "last_used", "ip", "user_agent"], empty="no live sessions")
+    ops.print_output(rows, ["id", "username", "created", "last_used", "ip", "user_agent"], json_out=json_out,
+                     empty="no live sessions")
 
 
 @sessions_app.command("revoke")

@@ -9,30 +9,38 @@ from typing import Any
 import typer
 
 from keyturn.cli import ops
-from keyturn.cli.common import users_app, with_runtime
+from keyturn.cli.common import fail, users_app, with_runtime
 
 
 @users_app.command("add")
 def users_add(
     name: str,
-    password: str = typer.Option(None, help="Password (prompted for when omitted)."),
+    password: str = typer.Option(None, help="Password (prompted for on a terminal, else read from stdin)."),
 ) -> None:
-    """Create a user; prints the new user id.
+    r"""Create a user; prints the new user id. Creates the database if needed.
 
     Examples:
 
-      keyturn users add alice            (prompts for the password)
+      keyturn users add alice                          # prompts for the password
 
-      printf '%s\n' "$PW" | keyturn users add alice
+      printf '%s\n' "$PW" | keyturn users add alice   # reads it from stdin
     """
     if password is None:
-        password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        if sys.stdin is None:
+            password = ""
+        elif sys.stdin.isatty():
+            password = getpass.getpass("password: ")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            fail("a password is needed: type it at the prompt on a terminal, pipe it on stdin "
+                 "(printf '%s\\n' \"$PW\" | keyturn users add NAME), or pass --password", 2)
 
     async def run(rt: Any) -> str:
         user = await rt.service.create_user(name, password)
         return str(user.id)
 
-    typer.echo(with_runtime(run))
+    typer.echo(with_runtime(run, create=True))
 
 
 @users_app.command("list")
@@ -54,10 +62,7 @@ def users_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP
         {"id": u.id, "username": u.username, "status": "disabled" if u.disabled else "active", "created": iso(u.created_at)}
         for u in with_runtime(run)
     ]
-    if json_out:
-        ops.print_json(rows)
-    else:
-        ops.print_table(rows, ["id", "username", "status", "created"], empty="no users")
+    ops.print_output(rows, ["id", "username", "status", "created"], json_out=json_out, empty="no users")
 
 
 @users_app.command("disable")

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
-from keyturn.errors import BadRequest, KeyturnError
+from keyturn.errors import BadRequest, KeyturnError, StoreUnavailable
 from keyturn.http import oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
 from keyturn.http.openapi import openapi_document
@@ -57,7 +57,16 @@ ROUTES: list[tuple[str, str, Any, str]] = [
 
 async def _keyturn_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyturnError)
-    if exc.status >= 500:
+    rt = getattr(request.app.state, "runtime", None)
+    if isinstance(exc, StoreUnavailable) and rt is not None:
+        # The client reads a generic 503; the log names the store and the reason.
+        from keyturn.stores.explain import outage_line
+
+        settings = rt.settings
+        log.warning("request failed: %s: %s", exc.code,
+                    outage_line(exc, settings.database_url, settings.effective_session_store_url),
+                    exc_info=exc.__cause__ is not None)
+    elif exc.status >= 500:
         log.warning("request failed: %s", exc.code, exc_info=exc.__cause__ is not None)
     return error_response(exc)
 

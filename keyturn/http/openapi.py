@@ -74,6 +74,7 @@ class Status(BaseModel):
 class Readiness(BaseModel):
     status: str
     stores: dict[str, str]
+    detail: dict[str, str] | None = None  # per failing store: masked URL and reason
 
 
 class RevokedSession(BaseModel):

@@ -255,17 +255,30 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    import logging
+
+    from keyturn.stores.explain import explain
+
+    log = logging.getLogger("keyturn")
     rt = runtime(request)
     status: dict[str, str] = {}
-    stores = {"database": rt.database, "sessions": rt.session_store}
-    for name, store in stores.items():
+    detail: dict[str, str] = {}
+    stores = {"database": (rt.database, rt.settings.database_url),
+              "sessions": (rt.session_store, rt.settings.effective_session_store_url)}
+    for name, (store, url) in stores.items():
         try:
             await store.ping()
             status[name] = "ok"
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             status[name] = "unavailable"
+            # Which store, its masked URL and the driver's reason: for the operator.
+            detail[name] = explain("database" if name == "database" else "session store", url, exc)
+            log.warning("readyz: %s", detail[name])
     ready = all(v == "ok" for v in status.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "stores": status}, status_code=200 if ready else 503)
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "stores": status}
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 def not_found_body() -> bytes:

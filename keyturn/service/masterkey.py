@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -17,12 +18,22 @@ MIN_BYTES = 32
 
 
 def parse_master_key(text: str, source: str = "KEYTURN_MASTER_KEY") -> bytes:
+    cleaned = text.strip().rstrip("=")
+    wrong_length = (
+        f"{source}: must be {MIN_BYTES} bytes (43 base64url characters), this is about {len(cleaned) * 3 // 4}; "
+        "make one with `keyturn keys new-master-key`"
+    )
     try:
-        raw = b64decode(text.strip().rstrip("="))
+        raw = b64decode(cleaned)
     except ValueError:
-        raise ConfigError(f"{source}: not base64url") from None
+        if re.fullmatch(r"[A-Za-z0-9_-]*", cleaned) and len(cleaned) * 3 // 4 < MIN_BYTES:
+            raise ConfigError(wrong_length) from None
+        if re.fullmatch(r"[A-Za-z0-9+/_-]*", cleaned) and re.search(r"[+/]", cleaned):
+            raise ConfigError(f"{source}: not base64url: write '-' for '+' and '_' for '/'") from None
+        raise ConfigError(f"{source}: not base64url (A-Z a-z 0-9 - _); make one with `keyturn keys new-master-key`") \
+            from None
     if len(raw) < MIN_BYTES:
-        raise ConfigError(f"{source}: must be at least {MIN_BYTES} bytes (base64url of 32 random bytes)")
+        raise ConfigError(wrong_length)
     return raw
 
 
@@ -49,13 +60,22 @@ def resolve_master_key(settings: Settings) -> bytes:
             "KEYTURN_MASTER_KEY: required when the database is not SQLite "
             "(every replica must share it; make one with `keyturn keys new-master-key`)"
         )
+    setting = "KEYTURN_MASTER_KEY_FILE" if settings.master_key_file else "KEYTURN_DATABASE_URL (key file beside it)"
     if path.exists():
-        return parse_master_key(path.read_text(), source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return parse_master_key(path.read_text(), source=str(path.absolute()))
+        except OSError as exc:
+            raise ConfigError(f"{setting}: cannot read {path.absolute()}: {exc.strerror}") from None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another worker made it a moment ago
         return _read_when_written(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"{setting}: cannot create the master key file {path.absolute()}: {exc.strerror} "
+            "(make its directory writable, or set KEYTURN_MASTER_KEY)"
+        ) from None
     with os.fdopen(fd, "w") as fh:
         fh.write(new_master_key() + "\n")
     log.warning(

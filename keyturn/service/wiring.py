@@ -23,6 +23,7 @@ from keyturn.service.masterkey import resolve_master_key
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.tokens import TokenService
 from keyturn.service.webhook import WebhookSender
+from keyturn.stores.explain import opening
 from keyturn.stores.memory import MemorySecurityStore, MemoryStore
 from keyturn.stores.sql.security import SqlSecurityStore
 from keyturn.stores.sql.store import SqlStore
@@ -100,9 +101,11 @@ class Runtime:
 
     async def start(self) -> None:
         """Migrate, then make sure an active signing key exists."""
-        await self.database.migrate()
+        async with opening("database", self.settings.database_url):
+            await self.database.migrate()
         if self.session_store is not self.database:
-            await self.session_store.migrate()
+            async with opening("session store", self.settings.effective_session_store_url):
+                await self.session_store.migrate()
         if self.settings.signing_alg == "HS256" and self.settings.hs256_secret:
             await self.keys.import_secret(self.settings.hs256_secret.encode("utf-8"), self.clock.now())
         await self.keys.ensure_active(self.clock.now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def test_doctor_names_a_wrong_master_key(env: dict[str, str]) -> None:
 
 
 def test_doctor_says_when_migrations_are_missing(env: dict[str, str]) -> None:
+    sqlite3.connect(env["KEYTURN_DATABASE_URL"].removeprefix("sqlite:///")).close()  # an empty database file
     result = invoke(["doctor", "--json"], env)
     checks = {c["name"]: c for c in json.loads(result.output)["checks"]}
     assert checks["migrations"]["status"] == "warn"

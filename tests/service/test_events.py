@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,13 @@ def test_cli_events_tail(tmp_path: Path) -> None:
     for name in ("alice", "bob"):
         assert runner.invoke(cli_app, ["users", "add", name, "--password", PASSWORD], env=env).exit_code == 0
         assert runner.invoke(cli_app, ["users", "disable", name], env=env).exit_code == 0
-    everything = runner.invoke(cli_app, ["events", "tail"], env=env)
+    everything = runner.invoke(cli_app, ["events", "tail", "--json"], env=env)
     assert [orjson.loads(x)["type"] for x in everything.output.splitlines()] == ["user_disabled"] * 2
-    only_bob = runner.invoke(cli_app, ["events", "tail", "--user", "bob"], env=env)
-    assert len(only_bob.output.splitlines()) == 1
+    assert all(orjson.loads(x)["at"].endswith("Z") for x in everything.output.splitlines())
+    only_bob = runner.invoke(cli_app, ["events", "tail", "--user", "bob"], env=env).output.splitlines()
+    assert only_bob[0].split()[:3] == ["AT", "TYPE", "USERNAME"]
+    assert len(only_bob) == 2 and only_bob[1].split()[1:3] == ["user_disabled", "bob"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", only_bob[1].split()[0])
     assert runner.invoke(cli_app, ["events", "tail", "--user", "nobody"], env=env).exit_code == 1
 
 

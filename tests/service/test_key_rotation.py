@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,14 +73,16 @@ async def test_replicas_pick_up_a_rotation_on_maintenance(make_api: Callable[...
 def test_cli_keys_rotate_and_list(tmp_path: Path) -> None:
     env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db", "KEYTURN_MASTER_KEY": new_master_key(), **FAST_ARGON2_ENV}
     runner = CliRunner()
-    before = runner.invoke(cli_app, ["keys", "list"], env=env)
-    assert before.exit_code == 0 and before.output.count("\tactive") == 1
+    assert runner.invoke(cli_app, ["db", "upgrade"], env=env).exit_code == 0
+    before = runner.invoke(cli_app, ["keys", "list", "--json"], env=env)
+    assert before.exit_code == 0 and [k["state"] for k in json.loads(before.output)] == ["active"]
     rotated = runner.invoke(cli_app, ["keys", "rotate"], env=env)
     new_kid = rotated.output.strip().split(": ")[1]
     after = runner.invoke(cli_app, ["keys", "list"], env=env).output.strip().splitlines()
-    assert len(after) == 2
-    assert after[1].startswith(new_kid) and after[1].endswith("active")
-    assert "retired" in after[0]
+    assert after[0].split() == ["KID", "ALG", "CREATED", "STATE", "RETIRED"]
+    assert len(after) == 3
+    assert after[2].startswith(new_kid) and after[2].split()[3] == "active"
+    assert after[1].split()[3] == "retired"
 
 
 @pytest.mark.parametrize("secret", ["short", "x" * 31])
