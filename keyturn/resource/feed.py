@@ -68,17 +68,26 @@ class HttpRevocationSource:
             params["wait"] = f"{wait:g}"
         response = self._client.get(self.url, params=params, timeout=self._timeout + wait)
         response.raise_for_status()
-        body = response.json()
-        revoked: list[tuple[str, float]] = []
-        for item in body.get("revoked", []):
-            sid, exp = item.get("sid"), item.get("exp")
-            if isinstance(sid, str) and isinstance(exp, (int, float)) and math.isfinite(exp):
-                revoked.append((sid, float(exp)))
-        cursor_out = body.get("cursor")
-        return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked)
+        return batch_from_body(response.json(), cursor)
 
     def close(self) -> None:
         self._client.close()
+
+
+def batch_from_body(body: object, cursor: str | None) -> RevocationBatch:
+    """A batch from the feed's JSON answer; malformed entries are skipped."""
+    if not isinstance(body, dict):
+        raise ValueError("the revocation feed did not answer with a JSON object")
+    revoked: list[tuple[str, float]] = []
+    items = body.get("revoked")
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        sid, exp = item.get("sid"), item.get("exp")
+        if isinstance(sid, str) and isinstance(exp, (int, float)) and math.isfinite(exp):
+            revoked.append((sid, float(exp)))
+    cursor_out = body.get("cursor")
+    return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked)
 
 
 class RevokedSessions:
