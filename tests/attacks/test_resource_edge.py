@@ -16,6 +16,7 @@ import pytest
 from keyturn.errors import InvalidDpopProof, KeyturnError, TokenRevoked
 from keyturn.resource.feed import RevocationBatch, batch_from_body
 from keyturn.resource.verifier import Verifier
+from keyturn.service.resource_clients import new_client
 from tests.attacks.conftest import assert_refused
 from tests.conftest import Api
 from tests.dpop_client import DpopKey
@@ -148,7 +149,7 @@ DEEP = base64.urlsafe_b64encode(NESTED.encode()).decode().rstrip("=")
 
 
 def hostile_tokens() -> dict[str, str]:
-    body = base64.urlsafe_b64encode(b'{"a":' * 3000 + b"1" + b"}" * 3000).decode().rstrip("=")
+    body = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode().rstrip("=")
     return {"nested_header": f"{DEEP}.e30.c2ln", "nested_payload": f"eyJhbGciOiJFZERTQSJ9.{body}.c2ln"}
 
 
@@ -159,7 +160,10 @@ async def test_hostile_tokens_are_401_never_500(make_target: Callable[..., Any],
     async with make_target(resource_clients="rs:rs-secret-rs-secret-rs-secret-0") as api:
         method, path = route.split()
         if path.startswith("/oauth"):
-            auth = "Basic " + base64.b64encode(b"rs:rs-secret-rs-secret-rs-secret-0").decode()
+            client, secret = new_client("probe", api.clock.now())
+            assert api.runtime.clients is not None
+            await api.runtime.clients.add_client(client)
+            auth = "Basic " + base64.b64encode(f"{client.id}:{secret}".encode()).decode()
             r = await api.client.request(method, path, data={"token": token}, headers={"authorization": auth})
             assert r.status_code == 200, r.text  # RFC 7009 §2.2 / RFC 7662 inactive
             return
