@@ -8,7 +8,7 @@ import typer
 
 from keyturn.cli import ops
 from keyturn.cli.common import fail, sessions_app, with_runtime
-from keyturn.errors import KeyturnError
+from keyturn.errors import UnknownUser
 
 
 @sessions_app.command("list")
@@ -32,7 +32,7 @@ def sessions_list(
             return list(await rt.session_store.list_all_sessions(now=now))
         found = await rt.database.user_by_name(normalize_username(user))
         if found is None:
-            raise KeyturnError("no such user")
+            raise UnknownUser()
         return list(await rt.session_store.list_sessions(found.id, now=now))
 
     from keyturn.clock import iso

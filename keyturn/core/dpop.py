@@ -136,7 +136,11 @@ def check_proof(
     if claims.get("htm") != method.upper():
         raise InvalidDpopProof("the DPoP proof is for another HTTP method")
     htu = claims.get("htu")
-    if not isinstance(htu, str) or len(htu) > 2048 or normalize_htu(htu) != normalize_htu(url):
+    try:
+        same_url = isinstance(htu, str) and len(htu) <= 2048 and normalize_htu(htu) == normalize_htu(url)
+    except ValueError:  # e.g. a port out of range
+        same_url = False
+    if not same_url:
         raise InvalidDpopProof("the DPoP proof is for another URL")
     iat = claims.get("iat")
     if isinstance(iat, bool) or not isinstance(iat, (int, float)) or not math.isfinite(iat):

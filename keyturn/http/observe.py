@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keyturn.errors import TokenInvalid
+from keyturn.core.credentials import access_token
+from keyturn.errors import MissingToken, TokenInvalid
 from keyturn.http.metrics import CONTENT_TYPE, Metrics
 from keyturn.logs import CURRENT, RequestContext
 
@@ -96,10 +97,12 @@ async def metrics_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     expected = runtime.settings.metrics_token
     if expected:
-        given = request.headers.get("authorization", "")
-        scheme, _, secret = given.partition(" ")
+        try:
+            scheme, secret = access_token(request.headers.get("authorization"))
+        except MissingToken:
+            scheme, secret = "", ""
         # Constant time: the comparison must not reveal how much matched.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(secret.strip().encode(), expected.encode()):
+        if scheme != "bearer" or not hmac.compare_digest(secret.encode(), expected.encode()):
             raise TokenInvalid("a valid metrics bearer token is required")
     metrics: Metrics = request.app.state.metrics
     return Response(metrics.render(), headers={"cache-control": "no-store", "content-type": CONTENT_TYPE})

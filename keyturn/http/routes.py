@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +19,7 @@ from keyturn.errors import (
     MissingRefreshToken,
     StoreUnavailable,
     TokenInvalid,
+    UnsupportedGrantType,
 )
 from keyturn.http.account import check_cookie_csrf, wants_cookie
 from keyturn.http.wire import (
@@ -150,9 +150,7 @@ async def oauth_token(request: Request) -> Response:
         if not grant:
             raise BadRequest("grant_type is required")
         if grant != "refresh_token":
-            exc = BadRequest("only grant_type=refresh_token is supported here")
-            exc.error = exc.code = "unsupported_grant_type"
-            raise exc
+            raise UnsupportedGrantType()
         token = form.get("refresh_token")
         if not token:
             raise MissingRefreshToken("refresh_token is required")
@@ -266,7 +264,3 @@ async def readyz(request: Request) -> Response:
             status[name] = "unavailable"
     ready = all(v == "ok" for v in status.values())
     return JSONResponse({"status": "ready" if ready else "unavailable", "stores": status}, status_code=200 if ready else 503)
-
-
-def not_found_body() -> bytes:
-    return orjson.dumps({"error": "invalid_request", "error_description": "not found", "code": "not_found"})
