@@ -51,13 +51,16 @@ class ObserveMiddleware:
             return
         start = time.perf_counter()
         rid: str | None = None
-        xff: str | None = None
+        xff: list[str] = []
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _SANE_ID.fullmatch(value):
                 rid = value.decode("ascii")
             elif name == b"x-forwarded-for":
-                xff = value.decode("latin-1")
-        ctx = RequestContext(rid or new_request_id())
+                xff.append(value.decode("latin-1"))
+        client = scope.get("client")
+        peer = client[0] if client else None
+        ip = self.runtime.proxies.client_ip(peer, xff)
+        ctx = RequestContext(rid or new_request_id(), ip=ip, peer=peer if peer != ip else None)
         token = CURRENT.set(ctx)
         status = 500
         rid_header = (b"x-request-id", ctx.request_id.encode("ascii"))
@@ -78,8 +81,6 @@ class ObserveMiddleware:
             method = scope["method"]
             self.metrics.observe_request(template, method, status, elapsed, ctx.code, ctx.grace)
             if access_log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                ip = self.runtime.proxies.client_ip(client[0] if client else None, xff)
                 path = scope["path"]
                 access_log.info(
                     "%s %s %d %.1fms", method, path[:200], status, elapsed * 1000,
