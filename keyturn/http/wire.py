@@ -15,7 +15,7 @@ from starlette.responses import Response
 from keyturn.clock import iso
 from keyturn.core import credentials
 from keyturn.errors import BadRequest, KeyturnError, PayloadTooLarge
-from keyturn.http.edge import NO_STORE, render
+from keyturn.http.edge import NO_STORE as NO_STORE, render
 from keyturn.logs import CURRENT
 from keyturn.service.tokens import TokenPair
 

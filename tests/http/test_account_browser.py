@@ -130,3 +130,17 @@ def test_page_has_no_inline_script_and_strict_csp(server: Server) -> None:
     assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
     assert "<script>" not in r.text and " on" + "click=" not in r.text
     assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_docs_render_offline_under_csp(server: Server, browser: Any) -> None:
+    """Swagger UI from packaged assets: every request stays on our origin and
+    the page renders the operations with no CSP violation."""
+    page = browser.new_page()
+    elsewhere: list[str] = []
+    page.on("request", lambda req: None if req.url.startswith(server.url) else elsewhere.append(req.url))
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.goto(server.url + "/docs")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=15_000)
+    assert "/auth/login" in page.locator(".opblock-summary-path").all_inner_texts()
+    assert elsewhere == [] and violations == []
