@@ -161,14 +161,12 @@ class Verifier:
         ``TokenInvalid`` / ``TokenRevoked`` otherwise (``RevocationFeedUnavailable``
         if the feed has been silent too long). A DPoP-bound token is refused
         (``InvalidDpopProof``): check it with ``verify_request``."""
-        kid = peek_kid(token)
-        if kid is not None and kid not in self._keys and self._may_fetch():
+        if self._needs_keys(token):
             self._fetch_sync()
         return self._bearer(self._check(token))
 
     async def verify_async(self, token: str) -> AccessClaims:
-        kid = peek_kid(token)
-        if kid is not None and kid not in self._keys and self._may_fetch():
+        if self._needs_keys(token):
             await self._fetch_async()
         return self._bearer(self._check(token))
 
@@ -180,18 +178,21 @@ class Verifier:
         (``public_url`` given at construction replaces its origin)."""
         headers = header_list(headers)
         scheme, token = credentials(headers)
-        kid = peek_kid(token)
-        if kid is not None and kid not in self._keys and self._may_fetch():
+        if self._needs_keys(token):
             self._fetch_sync()
         return self._proven(scheme, token, method, url, headers)
 
     async def verify_request_async(self, method: str, url: str, headers: Headers) -> AccessClaims:
         headers = header_list(headers)
         scheme, token = credentials(headers)
-        kid = peek_kid(token)
-        if kid is not None and kid not in self._keys and self._may_fetch():
+        if self._needs_keys(token):
             await self._fetch_async()
         return self._proven(scheme, token, method, url, headers)
+
+    def _needs_keys(self, token: str) -> bool:
+        """An unknown ``kid``, and the right to fetch the JWKS now."""
+        kid = peek_kid(token)
+        return kid is not None and kid not in self._keys and self._may_fetch()
 
     def _proven(self, scheme: str, token: str, method: str, url: str, headers: Headers) -> AccessClaims:
         claims = self._check(token)
