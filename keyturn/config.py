@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         1000, ge=1, le=100_000, description="Events waiting for the webhook; beyond it they are dropped (logged).")
     redis_allow_eviction: bool = Field(
         False, description="Start even if Redis may evict keys (maxmemory-policy other than noeviction); logs loudly.")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The URL clients reach keyturn at (e.g. https://id.example.com): the origin DPoP proofs' htu "
+        "must name and the scheme that decides the refresh cookie's Secure flag. Unset: the request's own, with "
+        "X-Forwarded-Proto/-Host taken only from trusted proxies.")
 
     @field_validator("log_level")
     @classmethod

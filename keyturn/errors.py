@@ -53,6 +53,22 @@ class UsernameTaken(KeyturnError):
     description = "that username is taken"
 
 
+class ClientNameTaken(KeyturnError):
+    code = "client_name_taken"
+    error = "invalid_request"
+    status = 409
+    description = "that client name is taken"
+
+
+class UnsupportedGrantType(BadRequest):
+    """RFC 6749 §5.2 ``unsupported_grant_type``: "The authorization grant
+    type is not supported by the authorization server"."""
+
+    code = "unsupported_grant_type"
+    error = "unsupported_grant_type"
+    description = "only grant_type=refresh_token is supported here"
+
+
 class WeakPassword(BadRequest):
     code = "weak_password"
     description = "the password does not meet the password rules"
@@ -63,6 +79,10 @@ class NotFound(KeyturnError):
     error = "invalid_request"
     status = 404
     description = "not found"
+
+
+class UnknownUser(NotFound):
+    description = "no such user"
 
 
 class CsrfRejected(KeyturnError):
@@ -202,6 +222,10 @@ class InsufficientScope(BearerError):
     status = 403
     description = "the access token lacks a required scope"
 
+    def __init__(self, scope: str = "", description: str | None = None) -> None:
+        super().__init__(description)
+        self.scope = scope  # RFC 6750 §3: the scope the resource needs
+
 
 class InvalidClient(KeyturnError):
     """RFC 6749 §5.2 ``invalid_client``: "Client authentication failed"
@@ -231,35 +255,16 @@ class ConfigError(KeyturnError):
     code = "config_error"
 
 
-ALL_CODES: tuple[str, ...] = tuple(
-    sorted(
-        {
-            cls.code
-            for cls in (
-                BadRequest,
-                PayloadTooLarge,
-                RegistrationClosed,
-                UsernameTaken,
-                WeakPassword,
-                NotFound,
-                CsrfRejected,
-                InvalidCredentials,
-                RateLimited,
-                MissingRefreshToken,
-                RefreshTokenInvalid,
-                RefreshTokenExpired,
-                RefreshTokenReused,
-                SessionRevoked,
-                BindingMismatch,
-                TokenInvalid,
-                TokenExpired,
-                TokenRevoked,
-                MissingToken,
-                InsufficientScope,
-                InvalidClient,
-                StoreUnavailable,
-                InvalidDpopProof,
-            )
-        }
-    )
-)
+def _codes(cls: type[KeyturnError]) -> set[str]:
+    found = {cls.code}
+    for sub in cls.__subclasses__():
+        found |= _codes(sub)
+    return found
+
+
+def all_codes() -> tuple[str, ...]:
+    """Every code of the tree, subclasses defined elsewhere included."""
+    return tuple(sorted(_codes(KeyturnError) - {ConfigError.code}))
+
+
+ALL_CODES: tuple[str, ...] = all_codes()

@@ -31,6 +31,11 @@ class RequestContext:
     request_id: str
     code: str | None = None
     grace: bool = False
+    ip: str | None = None
+    """The client's address (``X-Forwarded-For`` walked), the one address
+    the access log, binding, throttling, sessions and events use."""
+    peer: str | None = None
+    """The TCP peer, when it differs from ``ip`` (a trusted proxy)."""
 
 
 CURRENT: ContextVar[RequestContext | None] = ContextVar("keyturn_request", default=None)

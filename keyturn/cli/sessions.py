@@ -8,7 +8,7 @@ import typer
 
 from keyturn.cli import ops
 from keyturn.cli.common import fail, sessions_app, with_runtime
-from keyturn.errors import KeyturnError
+from keyturn.errors import UnknownUser
 
 
 @sessions_app.command("list")
@@ -33,7 +33,7 @@ def sessions_list(
         else:
             found = await rt.database.user_by_name(normalize_username(user))
             if found is None:
-                raise KeyturnError("no such user")
+                raise UnknownUser()
             found_sessions = list(await rt.session_store.list_sessions(found.id, now=now))
         return found_sessions, await ops.usernames(rt, (s.user_id for s in found_sessions))
 

@@ -71,13 +71,22 @@ class ProxyPolicy:
             return False
         return any(addr in net for net in self.trusted)
 
-    def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
+    def is_trusted(self, peer: str | None) -> bool:
+        """Whether the TCP peer is one of our proxies (whose forwarding
+        headers count)."""
+        return bool(self.trusted) and peer is not None and self._is_trusted(peer)
+
+    def client_ip(self, peer: str | None, forwarded_for: str | Sequence[str] | None) -> str | None:
         """Walk ``X-Forwarded-For`` from the right while the hop is trusted;
-        the first untrusted hop is the client."""
-        if not self.trusted or peer is None or not forwarded_for or not self._is_trusted(peer):
+        the first untrusted hop is the client. Every header line counts, in
+        order (a proxy that appends its own line leaves the client's first
+        line in front); an unparsable hop ends the walk there."""
+        if isinstance(forwarded_for, str):
+            forwarded_for = [forwarded_for]
+        if not forwarded_for or not self.is_trusted(peer):
             return peer
         client = peer
-        for hop in reversed(forwarded_for.split(",")):
+        for hop in reversed(",".join(forwarded_for).split(",")):
             hop = hop.strip()
             try:
                 ipaddress.ip_address(hop)

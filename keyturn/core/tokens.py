@@ -11,7 +11,7 @@ forget them (RFC 8725 §2.1, §3.1, §3.11).
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 from jwt.algorithms import Algorithm, get_default_algorithms
 
-from keyturn.core.refresh import b64decode, b64encode
+from keyturn.core import jws
+from keyturn.core.refresh import b64encode
 from keyturn.errors import TokenExpired, TokenInvalid
 
 ACCESS_TYP = "at+jwt"
@@ -90,35 +91,18 @@ def peek_kid(token: str) -> str | None:
     if len(head) > 1024:
         return None
     try:
-        header = json.loads(b64decode(head))
-    except (ValueError, UnicodeDecodeError):
+        header = jws.json_object(head)
+    except ValueError:
         return None
-    kid = header.get("kid") if isinstance(header, dict) else None
+    kid = header.get("kid")
     return kid if isinstance(kid, str) and len(kid) <= 128 else None
-
-
-def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate member {key!r}")
-        out[key] = value
-    return out
-
-
-def _json_part(part: str) -> dict[str, Any]:
-    raw = b64decode(part)
-    value = json.loads(raw, object_pairs_hook=_unique_object)
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
 
 
 def _int_claim(payload: dict[str, Any], name: str, required: bool = True) -> int | None:
     value = payload.get(name)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TokenInvalid(f"claim {name!r} is missing or not a number")
     return int(value)
 
@@ -146,14 +130,11 @@ def verify_access_token(
     whose only fault is ``exp`` (the one case a refresh helps), and
     ``TokenInvalid`` for everything else.
     """
-    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-        raise TokenInvalid("malformed token")
-    header_b64, payload_b64, sig_b64 = token.split(".")
     try:
-        header = _json_part(header_b64)
-        signature = b64decode(sig_b64) if sig_b64 else b""
-    except (ValueError, UnicodeDecodeError):
+        parts = jws.read(token, max_length=MAX_TOKEN_LENGTH, payload=False)
+    except ValueError:
         raise TokenInvalid("malformed token") from None
+    header, signature = parts.header, parts.signature
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in (ACCESS_TYP, "application/at+jwt"):
         raise TokenInvalid("not an access token")
@@ -170,16 +151,15 @@ def verify_access_token(
         raise TokenInvalid("unknown key")
     if not signature:
         raise TokenInvalid("bad signature")
-    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     try:
-        ok = _ALGORITHMS[alg].verify(signing_input, key.public, signature)
+        ok = _ALGORITHMS[alg].verify(parts.signing_input, key.public, signature)
     except Exception:  # malformed signatures raise from some backends
         ok = False
     if not ok:
         raise TokenInvalid("bad signature")
     try:
-        payload = _json_part(payload_b64)
-    except (ValueError, UnicodeDecodeError):
+        payload = jws.json_object(token.split(".")[1])
+    except ValueError:
         raise TokenInvalid("malformed token") from None
     return _check_claims(payload, issuer=issuer, audience=audience, leeway=leeway, now=now)
 

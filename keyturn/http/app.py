@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keyturn.clock import Clock
@@ -23,6 +23,7 @@ from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError, StoreUnavailable
 from keyturn.http import oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
+from keyturn.http.docs import DocsPage
 from keyturn.http.openapi import openapi_document
 from keyturn.http.revocations import revocations
 from keyturn.http.wire import JSONResponse, error_response
@@ -125,15 +126,11 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    async def docs(request: Request) -> Response:
-        from fastapi.openapi.docs import get_swagger_ui_html
-
-        html = get_swagger_ui_html(openapi_url="/openapi.json", title="keyturn API")
-        return HTMLResponse(bytes(html.body).decode())
-
+    docs = DocsPage()
     routes += [
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
-        Route("/docs", docs, methods=["GET"], include_in_schema=False),
+        Route("/docs", docs.page, methods=["GET"], include_in_schema=False),
+        Route("/docs/static/{name}", docs.asset, methods=["GET"], include_in_schema=False),
     ]
     metrics = observe.Metrics()
     account = AccountPage()

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keyturn.errors import TokenInvalid
+from keyturn.core.credentials import access_token
+from keyturn.errors import MissingToken, TokenInvalid
 from keyturn.http.metrics import CONTENT_TYPE, Metrics
 from keyturn.logs import CURRENT, RequestContext
 
@@ -50,13 +51,16 @@ class ObserveMiddleware:
             return
         start = time.perf_counter()
         rid: str | None = None
-        xff: str | None = None
+        xff: list[str] = []
         for name, value in scope["headers"]:
             if name == b"x-request-id" and _SANE_ID.fullmatch(value):
                 rid = value.decode("ascii")
             elif name == b"x-forwarded-for":
-                xff = value.decode("latin-1")
-        ctx = RequestContext(rid or new_request_id())
+                xff.append(value.decode("latin-1"))
+        client = scope.get("client")
+        peer = client[0] if client else None
+        ip = self.runtime.proxies.client_ip(peer, xff)
+        ctx = RequestContext(rid or new_request_id(), ip=ip, peer=peer if peer != ip else None)
         token = CURRENT.set(ctx)
         status = 500
         rid_header = (b"x-request-id", ctx.request_id.encode("ascii"))
@@ -77,8 +81,6 @@ class ObserveMiddleware:
             method = scope["method"]
             self.metrics.observe_request(template, method, status, elapsed, ctx.code, ctx.grace)
             if access_log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                ip = self.runtime.proxies.client_ip(client[0] if client else None, xff)
                 path = scope["path"]
                 access_log.info(
                     "%s %s %d %.1fms", method, path[:200], status, elapsed * 1000,
@@ -96,10 +98,12 @@ async def metrics_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     expected = runtime.settings.metrics_token
     if expected:
-        given = request.headers.get("authorization", "")
-        scheme, _, secret = given.partition(" ")
+        try:
+            scheme, secret = access_token(request.headers.get("authorization"))
+        except MissingToken:
+            scheme, secret = "", ""
         # Constant time: the comparison must not reveal how much matched.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(secret.strip().encode(), expected.encode()):
+        if scheme != "bearer" or not hmac.compare_digest(secret.encode(), expected.encode()):
             raise TokenInvalid("a valid metrics bearer token is required")
     metrics: Metrics = request.app.state.metrics
     return Response(metrics.render(), headers={"cache-control": "no-store", "content-type": CONTENT_TYPE})

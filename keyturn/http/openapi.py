@@ -78,7 +78,10 @@ class Readiness(BaseModel):
 
 
 class RevokedSession(BaseModel):
-    sid: str
+    """A revoked session (``sid``) or one revoked access token (``jti``)."""
+
+    sid: str | None = None
+    jti: str | None = None
     exp: int
 
 

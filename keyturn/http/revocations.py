@@ -9,8 +9,6 @@ are nobody else's business.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import math
@@ -20,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyturn.config import Settings
+from keyturn.core.credentials import basic_credentials
 from keyturn.errors import BadRequest, InvalidClient
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response
-from keyturn.service.feed import Cursor
+from keyturn.service.feed import TOKEN_PREFIX, Cursor, Revocation
 from keyturn.service.resource_clients import authenticate_basic
 
 STEP = 0.5  # how often a long-poll re-reads the shared log (other replicas' rows)
@@ -33,25 +32,18 @@ def _digest(value: str) -> bytes:
 
 
 def resource_client(request: Request, settings: Settings) -> str:
-    """The authenticated client id, or ``InvalidClient``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
+    """The authenticated client id from ``KEYTURN_RESOURCE_CLIENTS``, or ``InvalidClient``."""
+    creds = basic_credentials(request.headers.get("authorization"))
+    if creds is None:
         raise InvalidClient()
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient() from None
-    cid, sep, secret = decoded.partition(":")
-    if not sep:
-        raise InvalidClient()
+    cid, secret = creds
     presented = _digest(secret)
     ok = False
     for known_id, known_secret in settings.resource_client_secrets().items():
         # Compare digests in constant time, and compare every entry so the
         # timing tells nothing about which id exists.
         match = hmac.compare_digest(_digest(known_secret), presented)
-        ok |= match and hmac.compare_digest(known_id.encode(), cid.encode())
+        ok |= match and hmac.compare_digest(_digest(known_id), _digest(cid))
     if not ok:
         raise InvalidClient()
     return cid
@@ -69,8 +61,16 @@ def _wait_param(raw: str | None, limit: float) -> float:
     return min(wait, limit)
 
 
+def _entry(row: Revocation) -> dict[str, str | int]:
+    """A session (``sid``) or one access token revoked by RFC 7009 (``jti``)."""
+    exp = int(math.ceil(row.exp))
+    if row.sid.startswith(TOKEN_PREFIX):
+        return {"jti": row.sid[len(TOKEN_PREFIX):], "exp": exp}
+    return {"sid": row.sid, "exp": exp}
+
+
 async def revocations(request: Request) -> Response:
-    """Revoked sessions since a cursor (long-poll with ``wait``)."""
+    """Revoked sessions and access tokens since a cursor (long-poll with ``wait``)."""
     from keyturn.http.routes import runtime
 
     rt = runtime(request)
@@ -81,9 +81,7 @@ async def revocations(request: Request) -> Response:
             # Clients registered with `keyturn clients add`.
             await authenticate_basic(rt.clients, request.headers.get("authorization"))
     except InvalidClient as exc:
-        response = error_response(exc)
-        response.headers["www-authenticate"] = 'Basic realm="keyturn", charset="UTF-8"'
-        return response
+        return error_response(exc)
     cursor = Cursor.parse(request.query_params.get("since"))
     if cursor is None:
         raise BadRequest("'since' must be a cursor this feed returned")
@@ -99,5 +97,5 @@ async def revocations(request: Request) -> Response:
         await feed.wait(min(STEP, left))
         if await request.is_disconnected():
             break
-    body = {"cursor": str(new_cursor), "revoked": [{"sid": r.sid, "exp": int(math.ceil(r.exp))} for r in rows]}
+    body = {"cursor": str(new_cursor), "revoked": [_entry(r) for r in rows]}
     return JSONResponse(body, headers=NO_STORE)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +19,7 @@ from keyturn.errors import (
     MissingRefreshToken,
     StoreUnavailable,
     TokenInvalid,
+    UnsupportedGrantType,
 )
 from keyturn.http.account import check_cookie_csrf, wants_cookie
 from keyturn.http.wire import (
@@ -33,6 +33,8 @@ from keyturn.http.wire import (
     token_response,
     user_agent,
 )
+from keyturn.http.origin import is_https, public_url
+from keyturn.logs import CURRENT
 from keyturn.service.guards import DpopRequest
 from keyturn.service.tokens import TokenPair
 from keyturn.service.wiring import Runtime
@@ -44,14 +46,18 @@ def runtime(request: Request) -> Runtime:
 
 
 def client_ip(request: Request) -> str | None:
+    """The client's address, as the observing middleware worked it out."""
+    ctx = CURRENT.get()
+    if ctx is not None:
+        return ctx.ip
     peer = request.client.host if request.client else None
-    return runtime(request).proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+    return runtime(request).proxies.client_ip(peer, request.headers.getlist("x-forwarded-for"))
 
 
 def dpop_request(request: Request) -> DpopRequest | None:
     """The request's DPoP proof (RFC 9449 §4.1), if any, with what it must match."""
     proof = request.headers.get("dpop")
-    return DpopRequest(proof, request.method, str(request.url)) if proof else None
+    return DpopRequest(proof, request.method, public_url(request, runtime(request))) if proof else None
 
 
 def _string_field(body: dict[str, Any], name: str) -> Any:
@@ -99,7 +105,7 @@ def _with_cookie(response: Response, request: Request, pair: TokenPair) -> Respo
         REFRESH_COOKIE, pair.refresh_token,
         max_age=max(0, int(pair.refresh_expires_at - pair.issued_at)),
         path="/auth", httponly=True, samesite="strict",
-        secure=secure == "always" or (secure == "auto" and request.url.scheme == "https"),
+        secure=secure == "always" or (secure == "auto" and is_https(request, runtime(request))),
     )
     return response
 
@@ -150,9 +156,7 @@ async def oauth_token(request: Request) -> Response:
         if not grant:
             raise BadRequest("grant_type is required")
         if grant != "refresh_token":
-            exc = BadRequest("only grant_type=refresh_token is supported here")
-            exc.error = exc.code = "unsupported_grant_type"
-            raise exc
+            raise UnsupportedGrantType()
         token = form.get("refresh_token")
         if not token:
             raise MissingRefreshToken("refresh_token is required")
@@ -280,6 +284,3 @@ async def readyz(request: Request) -> Response:
         body["detail"] = detail
     return JSONResponse(body, status_code=200 if ready else 503)
 
-
-def not_found_body() -> bytes:
-    return orjson.dumps({"error": "invalid_request", "error_description": "not found", "code": "not_found"})

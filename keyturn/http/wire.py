@@ -13,21 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyturn.clock import iso
-from keyturn.errors import (
-    BadRequest,
-    BearerError,
-    InvalidClient,
-    InvalidDpopProof,
-    KeyturnError,
-    MissingToken,
-    PayloadTooLarge,
-    RateLimited,
-    RefreshError,
-)
+from keyturn.core import credentials
+from keyturn.errors import BadRequest, KeyturnError, PayloadTooLarge
+from keyturn.http.edge import NO_STORE as NO_STORE, render
 from keyturn.logs import CURRENT
 from keyturn.service.tokens import TokenPair
 
-NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 REFRESH_COOKIE = "keyturn_refresh"
 BODY_READ_TIMEOUT = 10.0
 MAX_UA = 512
@@ -68,30 +59,12 @@ def token_response(pair: TokenPair, *, include_refresh: bool = True) -> Response
 
 
 def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
-    """RFC 6749 §5.2 / RFC 6750 §3 shape plus our stable ``code``.
-
-    On ``/oauth/token`` every refresh failure is 400 ``invalid_grant``
-    (RFC 6749 §5.2); elsewhere the class decides the status.
-    """
-    status = exc.status
-    error = exc.error
+    """The error answer (``keyturn.http.edge.render``), noted for the access
+    log line and the outcome metrics."""
     ctx = CURRENT.get()
     if ctx is not None:
-        ctx.code = exc.code  # for the access log line and the outcome metrics
-    if oauth and isinstance(exc, (RefreshError, InvalidDpopProof)):
-        status = 400
-    body = {"error": error, "error_description": exc.description, "code": exc.code}
-    headers = dict(NO_STORE)
-    if isinstance(exc, RateLimited):
-        headers["retry-after"] = str(exc.retry_after)
-    if isinstance(exc, BearerError):
-        desc = exc.description.replace("\\", "").replace('"', "'")
-        headers["www-authenticate"] = f'Bearer realm="keyturn", error="invalid_token", error_description="{desc}"'
-    if isinstance(exc, InvalidDpopProof):
-        desc = exc.description.replace("\\", "").replace('"', "'")
-        headers["www-authenticate"] = f'DPoP realm="keyturn", error="invalid_dpop_proof", error_description="{desc}"'
-    if isinstance(exc, InvalidClient):
-        headers["www-authenticate"] = 'Basic realm="keyturn"'
+        ctx.code = exc.code
+    status, body, headers = render(exc, oauth=oauth)
     return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
 
 
@@ -155,26 +128,9 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     return form
 
 
-def bearer_token(request: Request) -> str:
-    """The token of ``Authorization: Bearer …`` (RFC 6750 §2.1); tokens in
-    the query string are never read (RFC 6750 §2.3 is not supported)."""
-    scheme, token = access_token(request)
-    if scheme != "bearer":
-        raise MissingToken("the Authorization header must be 'Bearer <token>'")
-    return token
-
-
 def access_token(request: Request) -> tuple[str, str]:
-    """``(scheme, token)`` of ``Authorization: Bearer …`` or ``DPoP …``
-    (RFC 9449 §7.1); the scheme lower-cased."""
-    header = request.headers.get("authorization")
-    if not header:
-        raise MissingToken()
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() not in ("bearer", "dpop") or not token:
-        raise MissingToken("the Authorization header must be 'Bearer <token>'")
-    return scheme.lower(), token
+    """``(scheme, token)`` of the request's ``Authorization`` header."""
+    return credentials.access_token(request.headers.get("authorization"))
 
 
 def user_agent(request: Request) -> str | None:

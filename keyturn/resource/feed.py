@@ -1,6 +1,7 @@
 """Revocation awareness for resource servers, without a call per request.
 
-A ``RevocationSource`` yields batches of revoked session ids; the
+A ``RevocationSource`` yields batches of revoked session ids and of single
+access tokens revoked through RFC 7009 (by ``jti``); the
 ``RevokedSessions`` set keeps each until its ``exp`` (after which every
 access token of that session is expired anyway); the ``Verifier`` polls the
 source in a background thread. ``HttpRevocationSource`` reads the service's
@@ -35,6 +36,8 @@ class RevocationFeedUnavailable(StoreUnavailable):
 class RevocationBatch:
     cursor: str | None
     revoked: list[tuple[str, float]] = field(default_factory=list)
+    tokens: list[tuple[str, float]] = field(default_factory=list)
+    """Single access tokens revoked (RFC 7009), by ``jti``."""
 
 
 class RevocationSource(Protocol):
@@ -68,37 +71,60 @@ class HttpRevocationSource:
             params["wait"] = f"{wait:g}"
         response = self._client.get(self.url, params=params, timeout=self._timeout + wait)
         response.raise_for_status()
-        body = response.json()
-        revoked: list[tuple[str, float]] = []
-        for item in body.get("revoked", []):
-            sid, exp = item.get("sid"), item.get("exp")
-            if isinstance(sid, str) and isinstance(exp, (int, float)) and math.isfinite(exp):
-                revoked.append((sid, float(exp)))
-        cursor_out = body.get("cursor")
-        return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked)
+        return batch_from_body(response.json(), cursor)
 
     def close(self) -> None:
         self._client.close()
 
 
+def batch_from_body(body: object, cursor: str | None) -> RevocationBatch:
+    """A batch from the feed's JSON answer; malformed entries are skipped."""
+    if not isinstance(body, dict):
+        raise ValueError("the revocation feed did not answer with a JSON object")
+    revoked: list[tuple[str, float]] = []
+    tokens: list[tuple[str, float]] = []
+    items = body.get("revoked")
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        exp = item.get("exp")
+        if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+            continue
+        sid, jti = item.get("sid"), item.get("jti")
+        if isinstance(sid, str):
+            revoked.append((sid, float(exp)))
+        elif isinstance(jti, str):
+            tokens.append((jti, float(exp)))
+    cursor_out = body.get("cursor")
+    return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked, tokens)
+
+
 class RevokedSessions:
-    """Revoked session ids with the time each stops mattering. Reads are a
-    dict lookup; writes come from the poller thread."""
+    """Revoked session ids and access-token ``jti``s, each with the time it
+    stops mattering. Reads are a dict lookup; writes come from the poller
+    thread."""
 
     def __init__(self) -> None:
-        self._until: dict[str, float] = {}
+        self._until: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
-    def add(self, entries: Iterable[tuple[str, float]], *, now: float) -> None:
+    def add(
+        self, entries: Iterable[tuple[str, float]], *, now: float, tokens: Iterable[tuple[str, float]] = ()
+    ) -> None:
         with self._lock:
             until = dict(self._until)
-            for sid, exp in entries:
-                until[sid] = max(exp, until.get(sid, exp))
-            # Purge: past exp, the session's tokens fail as expired anyway.
-            self._until = {s: e for s, e in until.items() if e > now}
+            keyed = [(("sid", sid), exp) for sid, exp in entries] + [(("jti", jti), exp) for jti, exp in tokens]
+            for key, exp in keyed:
+                until[key] = max(exp, until.get(key, exp))
+            # Purge: past exp, the tokens concerned fail as expired anyway.
+            self._until = {k: e for k, e in until.items() if e > now}
 
     def is_revoked(self, sid: str, now: float) -> bool:
-        exp = self._until.get(sid)
+        exp = self._until.get(("sid", sid))
+        return exp is not None and now < exp
+
+    def is_token_revoked(self, jti: str, now: float) -> bool:
+        exp = self._until.get(("jti", jti))
         return exp is not None and now < exp
 
     def __len__(self) -> int:

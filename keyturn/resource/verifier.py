@@ -30,7 +30,8 @@ from jwt.algorithms import get_default_algorithms
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid, verify_access_token
-from keyturn.errors import TokenExpired, TokenInvalid, TokenRevoked
+from keyturn.errors import InvalidDpopProof, TokenExpired, TokenInvalid, TokenRevoked
+from keyturn.resource.dpop import DEFAULT_ALGORITHMS, DpopChecker, Headers, credentials, header_list
 from keyturn.resource.feed import (
     HttpRevocationSource,
     RevocationFeedUnavailable,
@@ -39,7 +40,7 @@ from keyturn.resource.feed import (
 )
 
 __all__ = [
-    "AccessClaims", "RevocationFeedUnavailable", "TokenExpired", "TokenInvalid", "TokenRevoked", "Verifier",
+    "AccessClaims", "InvalidDpopProof", "RevocationFeedUnavailable", "TokenExpired", "TokenInvalid", "TokenRevoked", "Verifier",
     "keys_from_jwks",
 ]
 
@@ -100,6 +101,9 @@ class Verifier:
         timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        dpop_window: float = 60.0,
+        dpop_algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+        public_url: str | None = None,
     ) -> None:
         if "none" in {a.lower() for a in algorithms}:
             raise ValueError("'none' is never an acceptable algorithm")
@@ -132,6 +136,7 @@ class Verifier:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
+        self.dpop = DpopChecker(window=dpop_window, leeway=leeway, algorithms=dpop_algorithms, public_url=public_url)
 
     @classmethod
     def for_service(
@@ -152,19 +157,53 @@ class Verifier:
     # --- verification ---------------------------------------------------------
 
     def verify(self, token: str) -> AccessClaims:
-        """Claims of a valid, unrevoked token; ``TokenExpired`` /
+        """Claims of a valid, unrevoked bearer token; ``TokenExpired`` /
         ``TokenInvalid`` / ``TokenRevoked`` otherwise (``RevocationFeedUnavailable``
-        if the feed has been silent too long)."""
-        kid = peek_kid(token)
-        if kid is not None and kid not in self._keys and self._may_fetch():
+        if the feed has been silent too long). A DPoP-bound token is refused
+        (``InvalidDpopProof``): check it with ``verify_request``."""
+        if self._needs_keys(token):
             self._fetch_sync()
-        return self._check(token)
+        return self._bearer(self._check(token))
 
     async def verify_async(self, token: str) -> AccessClaims:
-        kid = peek_kid(token)
-        if kid is not None and kid not in self._keys and self._may_fetch():
+        if self._needs_keys(token):
             await self._fetch_async()
-        return self._check(token)
+        return self._bearer(self._check(token))
+
+    def verify_request(self, method: str, url: str, headers: Headers) -> AccessClaims:
+        """Claims of the request's access token (``Authorization: Bearer`` or
+        ``DPoP``), with RFC 9449 §7.1 enforced: a token bound to a key passes
+        only as ``DPoP`` with a valid, fresh, unreplayed proof from that key
+        for this method and URL. ``url`` is the URL the client called
+        (``public_url`` given at construction replaces its origin)."""
+        headers = header_list(headers)
+        scheme, token = credentials(headers)
+        if self._needs_keys(token):
+            self._fetch_sync()
+        return self._proven(scheme, token, method, url, headers)
+
+    async def verify_request_async(self, method: str, url: str, headers: Headers) -> AccessClaims:
+        headers = header_list(headers)
+        scheme, token = credentials(headers)
+        if self._needs_keys(token):
+            await self._fetch_async()
+        return self._proven(scheme, token, method, url, headers)
+
+    def _needs_keys(self, token: str) -> bool:
+        """An unknown ``kid``, and the right to fetch the JWKS now."""
+        kid = peek_kid(token)
+        return kid is not None and kid not in self._keys and self._may_fetch()
+
+    def _proven(self, scheme: str, token: str, method: str, url: str, headers: Headers) -> AccessClaims:
+        claims = self._check(token)
+        self.dpop.check(claims, scheme, token, method, url, headers, self.clock.now())
+        return claims
+
+    @staticmethod
+    def _bearer(claims: AccessClaims) -> AccessClaims:
+        if claims.cnf_jkt is not None:
+            raise InvalidDpopProof("a DPoP-bound access token needs a proof: use verify_request")
+        return claims
 
     def _check(self, token: str) -> AccessClaims:
         now = self.clock.now()
@@ -178,7 +217,7 @@ class Verifier:
             # Fail closed: a feed silent for too long may be hiding revocations.
             if limit is not None and (ok_at is None or time.monotonic() - ok_at > limit):
                 raise RevocationFeedUnavailable()
-            if self.revoked.is_revoked(claims.sid, now):
+            if self.revoked.is_revoked(claims.sid, now) or self.revoked.is_token_revoked(claims.jti, now):
                 raise TokenRevoked()
         return claims
 
@@ -242,7 +281,7 @@ class Verifier:
         """One read of the feed; returns how many entries it brought."""
         assert self._source is not None, "no revocation source configured"
         batch = self._source.poll(self._cursor, wait=wait)
-        self.revoked.add(batch.revoked, now=self.clock.now())
+        self.revoked.add(batch.revoked, now=self.clock.now(), tokens=batch.tokens)
         self._cursor = batch.cursor
         self._feed_ok_at = time.monotonic()
         return len(batch.revoked)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from keyturn.errors import StoreUnavailable
+from keyturn.logs import CURRENT
 from keyturn.stores.protocols import EventStore, SecurityEvent
 
 log = logging.getLogger("keyturn.events")
@@ -37,6 +38,9 @@ class EventRecorder:
         user_agent: str | None = None,
         **detail: Any,
     ) -> SecurityEvent:
+        ctx = CURRENT.get()
+        if ctx is not None and ctx.peer is not None and ip is not None and "peer" not in detail:
+            detail["peer"] = ctx.peer  # the proxy that spoke for ``ip``
         event = SecurityEvent(
             type=type, at=at, user_id=user_id, session_id=session_id, ip=ip,
             user_agent=user_agent, detail=orjson.dumps(detail).decode(),

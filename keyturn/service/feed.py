@@ -3,7 +3,8 @@ request, that a session ended before its access tokens expired.
 
 Every revocation the service commits (logout, logout-all, logout-others,
 password change, reuse detection, eviction, admin revoke, user disable) is
-also appended here as ``(sid, exp)``: ``exp`` is when the session's last
+also appended here as ``(sid, exp)``; a single access token revoked through
+RFC 7009 as ``("jti:" + jti, exp)``: ``exp`` is when the session's last
 access token stops being accepted anywhere (now + access-token TTL + clock
 leeway), after which the entry is useless and is purged. Entries live in a
 small shared log (an SQL table, or memory for the in-process engine), so
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+TOKEN_PREFIX = "jti:"  # an entry for one access token, not a session (session ids never have it)
 SETTLE = 5.0
 PAGE = 1000
 PURGE_EVERY = 60.0
@@ -113,6 +115,15 @@ class RevocationFeed:
             self._last_purge = mono
             await self.log.purge_revocations(now=now)
 
+    async def notify_tokens(self, tokens: Iterable[tuple[str, float]], *, now: float) -> None:
+        """Single access tokens revoked (RFC 7009), as ``(jti, exp)``: each
+        entry lives until that token could no longer be accepted anyway."""
+        for jti, exp in dict(tokens).items():
+            if jti and exp > now:
+                await self.log.add_revocations([TOKEN_PREFIX + jti], exp=exp, now=now)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     async def since(self, cursor: Cursor, *, now: float) -> tuple[Cursor, list[Revocation]]:
         """Entries after ``cursor`` (possibly some already seen) and the next cursor."""
         rows = await self.log.revocations_after(cursor.settled, now=now, limit=PAGE)
@@ -140,3 +151,5 @@ class RevocationNotifier(Protocol):
     """What ``TokenService`` calls at every revocation point."""
 
     async def notify(self, sids: Iterable[str], *, now: float) -> None: ...
+
+    async def notify_tokens(self, tokens: Iterable[tuple[str, float]], *, now: float) -> None: ...

@@ -50,6 +50,10 @@ async def revoke(service: TokenService, token: str, hint: str | None = None, *, 
     claims = await _valid_access(service, token)
     if claims is not None:
         await service.denylist.deny_token(claims, now)
+        if service.revocations is not None:
+            # Resource servers learn it from the feed, until the token expires.
+            leeway = service.settings.clock_leeway
+            await service.revocations.notify_tokens([(claims.jti, claims.exp + leeway)], now=now)
 
 
 async def introspect(service: TokenService, token: str, hint: str | None = None) -> dict[str, Any]:

@@ -9,13 +9,11 @@ and checking it costs nothing on the resource servers' hot path.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import secrets
-from urllib.parse import unquote
 
+from keyturn.core.credentials import basic_credentials
 from keyturn.core.refresh import b64encode
 from keyturn.errors import InvalidClient
 from keyturn.stores.protocols import ResourceClient, ResourceClientStore
@@ -38,24 +36,6 @@ def new_client(name: str, now: float) -> tuple[ResourceClient, str]:
     return client, secret
 
 
-def parse_basic(authorization: str | None) -> tuple[str, str] | None:
-    """``Authorization: Basic`` credentials (RFC 7617), each part
-    form-urlencoded as RFC 6749 §2.3.1 asks; ``None`` when absent or bad."""
-    if not authorization or len(authorization) > 2048:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep or not client_id:
-        return None
-    return unquote(client_id), unquote(secret)
-
-
 async def authenticate_client(
     store: ResourceClientStore, client_id: str | None, client_secret: str | None
 ) -> ResourceClient:
@@ -73,7 +53,7 @@ async def authenticate_client(
 
 async def authenticate_basic(store: ResourceClientStore, authorization: str | None) -> ResourceClient:
     """``authenticate_client`` from an ``Authorization`` header value."""
-    creds = parse_basic(authorization)
+    creds = basic_credentials(authorization)
     if creds is None:
         raise InvalidClient()
     return await authenticate_client(store, *creds)

@@ -15,7 +15,7 @@ from keyturn.core.denylist import DenyEntry
 from keyturn.core.sessions import Session, lru_victims
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
-from keyturn.errors import StoreUnavailable, UsernameTaken
+from keyturn.errors import ClientNameTaken, StoreUnavailable, UsernameTaken
 from keyturn.service.keys import StoredKey
 from keyturn.stores.protocols import ResourceClient, SecurityEvent
 
@@ -259,7 +259,7 @@ class MemorySecurityStore:
     async def add_client(self, client: ResourceClient) -> None:
         self._check()
         if any(c.name == client.name for c in self.clients.values()):
-            raise UsernameTaken("that client name is taken")
+            raise ClientNameTaken()
         self.clients[client.id] = client
 
     async def client_by_id(self, client_id: str) -> ResourceClient | None:

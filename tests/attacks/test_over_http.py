@@ -79,6 +79,37 @@ def test_oversized_body_over_http(real_server: Server) -> None:
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
 
+# --- hostile unauthenticated input: 401 with its code, never a traceback ------
+
+_NESTED = base64.urlsafe_b64encode(b"[" * 5000).decode().rstrip("=")
+HOSTILE = {
+    "nested_header_token": {"authorization": f"Bearer {_NESTED}.e30.c2ln"},
+    "nested_dpop_proof": {"authorization": f"DPoP {_NESTED}.e30.c2ln", "dpop": f"{_NESTED}.e30.c2ln"},
+    "nan_iat_proof": {
+        "authorization": "DPoP eyJhbGciOiJFZERTQSJ9.e30.c2ln",
+        "dpop": base64.urlsafe_b64encode(b'{"typ":"dpop+jwt","alg":"ES256"}').decode().rstrip("=") + "."
+        + base64.urlsafe_b64encode(b'{"iat":NaN,"htm":"GET","jti":"x"}').decode().rstrip("=") + ".c2ln",
+    },
+}
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+@pytest.mark.parametrize("route", ["GET /auth/me", "POST /auth/logout"])
+def test_hostile_credentials_over_http(real_server: Server, route: str, shape: str) -> None:
+    method, path = route.split()
+    r = httpx.request(method, real_server.url + path, headers=HOSTILE[shape], timeout=10)
+    assert r.status_code == 401 and r.json()["code"] == "token_invalid", r.text
+    assert "Traceback" not in real_server.log()
+
+
+@pytest.mark.parametrize("path", ["/oauth/revoke", "/oauth/introspect"])
+def test_hostile_tokens_in_oauth_forms_over_http(real_server: Server, probe_auth: dict[str, str], path: str) -> None:
+    token = f"{_NESTED}.e30.c2ln"
+    r = httpx.post(real_server.url + path, data={"token": token}, headers=probe_auth, timeout=10)
+    assert r.status_code == 200, r.text  # RFC 7009 §2.2 / RFC 7662 §2.2: unknown, inactive
+    assert "Traceback" not in real_server.log()
+
+
 # --- schemathesis over the OpenAPI document ------------------------------------
 
 

@@ -221,3 +221,17 @@ def test_account_page_fits_the_screen_without_console_errors(server: Server, bro
     page.screenshot(path=str(ARTIFACTS / f"account-{viewport}.png"), full_page=True)
     assert problems == []
     context.close()
+
+
+def test_docs_render_offline_under_csp(server: Server, browser: Any) -> None:
+    """Swagger UI from packaged assets: every request stays on our origin and
+    the page renders the operations with no CSP violation."""
+    page = browser.new_page()
+    elsewhere: list[str] = []
+    page.on("request", lambda req: None if req.url.startswith(server.url) else elsewhere.append(req.url))
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.goto(server.url + "/docs")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=15_000)
+    assert "/auth/login" in page.locator(".opblock-summary-path").all_inner_texts()
+    assert elsewhere == [] and violations == []

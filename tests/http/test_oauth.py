@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from keyturn.cli import app as cli_app
 from keyturn.errors import InvalidClient
 from keyturn.service.masterkey import new_master_key
-from keyturn.service.resource_clients import authenticate_client, new_client, parse_basic
+from keyturn.core.credentials import basic_credentials as parse_basic
+from keyturn.service.resource_clients import authenticate_client, new_client
 from keyturn.stores.memory import MemorySecurityStore
 from tests.conftest import FAST_ARGON2_ENV, Api
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from keyturn.errors import UsernameTaken
+from keyturn.errors import ClientNameTaken
 from keyturn.stores.protocols import ResourceClient
 
 NOW = 1_795_000_000.0
@@ -105,5 +105,5 @@ async def test_resource_clients(client_store: Any) -> None:
     assert await security_store.client_by_id(client.id) == client
     assert client in await security_store.list_clients()
     assert await security_store.client_by_id("kc_nobody") is None
-    with pytest.raises(UsernameTaken):
+    with pytest.raises(ClientNameTaken):
         await security_store.add_client(ResourceClient(fresh("kc")[:40], name, "x", NOW))

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from keyturn.errors import KeyturnError
-from keyturn.resource.adapters._common import bearer, challenge
+from keyturn.resource.adapters._common import challenge
 from keyturn.resource.verifier import Verifier
 
 
@@ -28,7 +28,9 @@ class KeyturnMiddleware:
         if self.exempt and request.path.startswith(self.exempt):
             return self.get_response(request)
         try:
-            claims = self.verifier.verify(bearer(request.headers.get("Authorization")))
+            claims = self.verifier.verify_request(
+                request.method or "GET", request.build_absolute_uri(), request.headers.items()
+            )
         except KeyturnError as exc:
             status, body, headers = challenge(exc)
             response: HttpResponse = JsonResponse(body, status=status)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from keyturn.core.tokens import AccessClaims
 from keyturn.errors import KeyturnError
-from keyturn.resource.adapters._common import bearer, challenge, check_scopes
+from keyturn.resource.adapters._common import challenge, check_scopes
 from keyturn.resource.verifier import Verifier
 
 
@@ -33,7 +33,7 @@ def require_user(verifier: Verifier, *, scopes: Collection[str] = ()) -> Callabl
 
     async def dependency(request: Request) -> AccessClaims:
         try:
-            claims = await verifier.verify_async(bearer(request.headers.get("authorization")))
+            claims = await verifier.verify_request_async(request.method, str(request.url), request.headers.items())
             check_scopes(claims, needed)
         except KeyturnError as exc:
             raise KeyturnHTTPException(exc) from None

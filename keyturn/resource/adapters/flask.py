@@ -11,7 +11,7 @@ from flask import g, jsonify, request
 
 from keyturn.core.tokens import AccessClaims
 from keyturn.errors import KeyturnError
-from keyturn.resource.adapters._common import bearer, challenge, check_scopes
+from keyturn.resource.adapters._common import challenge, check_scopes
 from keyturn.resource.verifier import Verifier
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,7 +24,7 @@ def require_token(verifier: Verifier, *, scopes: Collection[str] = ()) -> Callab
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             try:
-                claims = verifier.verify(bearer(request.headers.get("Authorization")))
+                claims = verifier.verify_request(request.method, request.url, request.headers.items())
                 check_scopes(claims, needed)
             except KeyturnError as exc:
                 status, body, headers = challenge(exc)

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from keyturn.core.tokens import AccessClaims
 from keyturn.errors import KeyturnError
-from keyturn.resource.adapters._common import bearer, challenge
+from keyturn.resource.adapters._common import challenge
 from keyturn.resource.verifier import Verifier
 
 
@@ -56,7 +56,8 @@ class KeyturnBackend(AuthenticationBackend):
         if header is None and not self.required:
             return None
         try:
-            claims = await self.verifier.verify_async(bearer(header))
+            method = str(conn.scope.get("method", "GET"))
+            claims = await self.verifier.verify_request_async(method, str(conn.url), conn.headers.items())
         except KeyturnError as exc:
             raise _Failed(exc) from None
         return AuthCredentials(["authenticated", *(claims.scope or "").split()]), KeyturnUser(claims)

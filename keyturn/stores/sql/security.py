@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.core.denylist import DenyEntry
 from keyturn.core.throttle import Counter
-from keyturn.errors import UsernameTaken
+from keyturn.errors import ClientNameTaken
 from keyturn.stores.protocols import ResourceClient
 from keyturn.stores.sql.engine import guarded
 from keyturn.stores.sql.schema import counters, denylist, dpop_jti, resource_clients
@@ -146,7 +146,7 @@ class SqlSecurityStore:
                     )
                 )
         except IntegrityError:
-            raise UsernameTaken("that client name is taken") from None
+            raise ClientNameTaken() from None
 
     @guarded()
     async def client_by_id(self, client_id: str) -> ResourceClient | None:
