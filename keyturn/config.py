@@ -199,10 +199,6 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
 
-    @property
-    def effective_session_store_url(self) -> str:
-        return self.session_store_url or self.database_url
-
     def sqlite_path(self) -> Path | None:
         """The database file when the database is SQLite, else ``None``."""
         url = self.database_url

@@ -186,19 +186,19 @@ async def diagnose(settings: Settings) -> list[Check]:
     except KeyturnError as exc:
         return [*checks, Check("stores", "fail", exc.description, "fix the URL")]
     try:
-        stores = [await check_store("database", rt.database)]
-        if rt.session_store is not rt.database:
-            stores.append(await check_store("session store", rt.session_store))
+        stores = [await check_store("database", rt.stores.database)]
+        if rt.stores.session_engine is not None:
+            stores.append(await check_store("session store", rt.stores.session_engine))
         checks += stores
         if all(c.status != "fail" for c in stores):
-            migrations = await check_migrations(rt.database)
+            migrations = await check_migrations(rt.stores.database)
             checks.append(migrations)
             now = SystemClock().now()
             if migrations.status == "ok":
                 checks.append(await check_keys(rt, now))
             else:
                 checks.append(Check("signing keys", "warn", "not checked: the schema is not migrated", ""))
-            checks.append(await check_clock(rt.database, settings, now))
+            checks.append(await check_clock(rt.stores.database, settings, now))
     finally:
         await rt.close()
     return checks

@@ -28,7 +28,7 @@ def clients_add(name: str) -> None:
             client, secret = new_client(name, rt.clock.now())
         except ValueError as exc:
             fail(str(exc))
-        await rt.clients.add_client(client)
+        await rt.stores.clients.add_client(client)
         return client.id, secret
 
     client_id, secret = with_runtime(run)
@@ -45,7 +45,7 @@ def clients_list() -> None:
     from keyturn.clock import iso
 
     async def run(rt: Any) -> list[Any]:
-        return list(await rt.clients.list_clients())
+        return list(await rt.stores.clients.list_clients())
 
     for c in with_runtime(run):
         typer.echo(f"{c.id}\t{c.name}\t{iso(c.created_at)}\t{'disabled' if c.disabled else 'active'}")
@@ -106,11 +106,11 @@ def events_tail(
     async def run(rt: Any) -> list[Any]:
         user_id = None
         if user is not None:
-            found = await rt.database.user_by_name(normalize_username(user))
+            found = await rt.stores.users.user_by_name(normalize_username(user))
             if found is None:
                 fail("no such user", 1)
             user_id = found.id
-        return list(await rt.database.list_events(user_id=user_id, limit=limit))
+        return list(await rt.stores.events.list_events(user_id=user_id, limit=limit))
 
     for event in with_runtime(run):
         typer.echo(orjson.dumps(event_dict(event)).decode())

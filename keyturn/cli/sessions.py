@@ -29,11 +29,11 @@ def sessions_list(
     async def run(rt: Any) -> list[Any]:
         now = rt.clock.now()
         if user is None:
-            return list(await rt.session_store.list_all_sessions(now=now))
-        found = await rt.database.user_by_name(normalize_username(user))
+            return list(await rt.stores.sessions.list_all_sessions(now=now))
+        found = await rt.stores.users.user_by_name(normalize_username(user))
         if found is None:
             raise KeyturnError("no such user")
-        return list(await rt.session_store.list_sessions(found.id, now=now))
+        return list(await rt.stores.sessions.list_sessions(found.id, now=now))
 
     from keyturn.clock import iso
 

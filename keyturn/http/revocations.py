@@ -79,7 +79,7 @@ async def revocations(request: Request) -> Response:
             resource_client(request, rt.settings)
         except InvalidClient:
             # Clients registered with `keyturn clients add` (issue 5).
-            await authenticate_basic(rt.clients, request.headers.get("authorization"))
+            await authenticate_basic(rt.stores.clients, request.headers.get("authorization"))
     except InvalidClient as exc:
         response = error_response(exc)
         response.headers["www-authenticate"] = 'Basic realm="keyturn", charset="UTF-8"'

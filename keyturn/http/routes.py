@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -208,7 +207,7 @@ def _no_content(clear_cookie: bool = False) -> Response:
 async def me(request: Request) -> Response:
     rt = runtime(request)
     claims = await _authenticated(request)
-    user = await rt.database.user_by_id(claims.sub)
+    user = await rt.stores.users.user_by_id(claims.sub)
     if user is None:
         raise TokenInvalid()  # pragma: no cover - a live session implies its user
     return JSONResponse({"user_id": user.id, "username": user.username, "session_id": claims.sid}, headers=NO_STORE)
@@ -257,7 +256,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     rt = runtime(request)
     status: dict[str, str] = {}
-    stores = {"database": rt.database, "sessions": rt.session_store}
+    stores = {"database": rt.stores.database, "sessions": rt.stores.session_engine or rt.stores.database}
     for name, store in stores.items():
         try:
             await store.ping()
@@ -266,7 +265,3 @@ async def readyz(request: Request) -> Response:
             status[name] = "unavailable"
     ready = all(v == "ok" for v in status.values())
     return JSONResponse({"status": "ready" if ready else "unavailable", "stores": status}, status_code=200 if ready else 503)
-
-
-def not_found_body() -> bytes:
-    return orjson.dumps({"error": "invalid_request", "error_description": "not found", "code": "not_found"})

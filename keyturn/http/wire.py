@@ -155,15 +155,6 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     return form
 
 
-def bearer_token(request: Request) -> str:
-    """The token of ``Authorization: Bearer …`` (RFC 6750 §2.1); tokens in
-    the query string are never read (RFC 6750 §2.3 is not supported)."""
-    scheme, token = access_token(request)
-    if scheme != "bearer":
-        raise MissingToken("the Authorization header must be 'Bearer <token>'")
-    return token
-
-
 def access_token(request: Request) -> tuple[str, str]:
     """``(scheme, token)`` of ``Authorization: Bearer …`` or ``DPoP …``
     (RFC 9449 §7.1); the scheme lower-cased."""

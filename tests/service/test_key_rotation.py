@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from keyturn.cli import app as cli_app
 from keyturn.config import load_settings
 from keyturn.errors import ConfigError
-from keyturn.service.keys import StoredKey
+from keyturn.stores.protocols import StoredKey
 from keyturn.service.masterkey import new_master_key
 from tests.conftest import FAST_ARGON2_ENV, Api
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -45,7 +45,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def redis_guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def redis_guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Bound a store method (of an object with ``timeout``) in time and turn
     Redis faults into ``StoreUnavailable``: fail closed, never a 500."""
 
@@ -137,12 +137,15 @@ def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: 
 class RedisSessionStore:
     """SessionStore on Redis. Keys of one user share one Cluster slot."""
 
-    def __init__(self, client: Any, *, prefix: str = "kt", timeout: float = 3.0) -> None:
+    def __init__(
+        self, client: Any, *, prefix: str = "kt", timeout: float = 3.0, allow_eviction: bool = False
+    ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ConfigError("KEYTURN_REDIS_KEY_PREFIX: must not contain braces (they select the Cluster slot)")
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
+        self.allow_eviction = allow_eviction  # KEYTURN_REDIS_ALLOW_EVICTION
         self._create = client.register_script(lua.CREATE)
         self._rotate = client.register_script(lua.ROTATE)
         self._revoke = client.register_script(lua.REVOKE)
@@ -151,18 +154,16 @@ class RedisSessionStore:
         self._purge = client.register_script(lua.PURGE)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisSessionStore:
-        url = settings.session_store_url
-        if url is None:
-            raise ConfigError("KEYTURN_SESSION_STORE_URL: not set")
+    def from_settings(cls, settings: Settings, url: str) -> RedisSessionStore:
         client = open_client(
             # Redis connections are cheap; enough that requests rarely queue.
             url, timeout=settings.store_timeout, pool_size=max(settings.pool_size, 256),
             pool_timeout=settings.pool_timeout,
         )
-        store = cls(client, prefix=settings.redis_key_prefix, timeout=settings.store_timeout)
-        store.allow_eviction = settings.redis_allow_eviction
-        return store
+        return cls(
+            client, prefix=settings.redis_key_prefix, timeout=settings.store_timeout,
+            allow_eviction=settings.redis_allow_eviction,
+        )
 
     # --- keys -----------------------------------------------------------------
 
@@ -185,8 +186,6 @@ class RedisSessionStore:
         return None if raw is None else bytes(raw).decode()
 
     # --- lifecycle ------------------------------------------------------------
-
-    allow_eviction = False  # KEYTURN_REDIS_ALLOW_EVICTION
 
     @redis_guarded
     async def migrate(self) -> None:

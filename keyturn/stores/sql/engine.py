@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -150,11 +150,13 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     return bool(args) and args[0] in _DEADLOCK_MYSQL
 
 
-def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+def guarded(
+    timeout_attr: str = "_timeout",
+) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
     """Bound a store call in time and turn infrastructure faults into
     ``StoreUnavailable`` (503, fail closed). Integrity errors pass through."""
 
-    def wrap(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    def wrap(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
         @functools.wraps(fn)
         async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
             timeout = getattr(args[0], timeout_attr, 5.0)

@@ -6,7 +6,11 @@ MySQL, and exact enough for sub-millisecond grace windows).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
+
+from keyturn.core.sessions import Session
 
 metadata = sa.MetaData()
 
@@ -120,3 +124,17 @@ resource_clients = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
 )
+
+
+# The one session row mapper, for every SQL statement that reads sessions:
+# columns in table order (``SELECT <SESSION_COLUMNS>`` or ``sessions.select()``).
+SESSION_COLUMNS: tuple[str, ...] = tuple(c.name for c in sessions.columns)
+SESSION_SELECT = ", ".join(SESSION_COLUMNS)
+
+
+def session_from_row(row: Sequence[object]) -> Session:
+    """A ``Session`` from a row whose columns are ``SESSION_COLUMNS``, in order."""
+    fields = dict(zip(SESSION_COLUMNS, row, strict=True))
+    salt = fields["salt"]
+    fields["salt"] = bytes(salt) if isinstance(salt, (bytes, bytearray, memoryview)) else salt
+    return Session(**fields)  # type: ignore[arg-type]
