@@ -63,8 +63,9 @@ def _grow_store(redis_url: str, target: int, concurrency: int = 200) -> int:
     from keyturn.stores.redis.sessions import RedisSessionStore
 
     async def main() -> int:
-        store = RedisSessionStore.from_settings(Settings(database_url="memory://", session_store_url=redis_url, pool_size=256,
-                                                         store_timeout=30))
+        store = RedisSessionStore.from_settings(
+            Settings(database_url="memory://", pool_size=256, store_timeout=30), redis_url
+        )
         now = time.time()
         made = 0
 

@@ -15,7 +15,7 @@ def test_defaults_follow_the_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert (s.access_token_ttl, s.refresh_token_ttl, s.session_max_age, s.reuse_interval) == (1800, 172800, 2592000, 10)
     assert s.database_url == "sqlite:///./keyturn.db"
-    assert s.effective_session_store_url == s.database_url
+    assert s.session_store_url is None
     assert (s.max_sessions_per_user, s.signing_alg, s.registration, s.clock_leeway) == (0, "EdDSA", "open", 5)
     assert s.trusted_proxies == []
 
