@@ -180,7 +180,7 @@ class MissingToken(BearerError):
     description = "no bearer token was sent"
 
 
-# --- proof of possession and client authentication (issue 5) -------------
+# --- proof of possession and client authentication -------------------------
 
 
 class InvalidDpopProof(KeyturnError):

@@ -66,3 +66,20 @@ def test_master_key_must_be_strong(make_settings: object) -> None:
         resolve_master_key(Settings(master_key="c2hvcnQ"))
     with pytest.raises(ConfigError, match="KEYTURN_MASTER_KEY"):
         resolve_master_key(Settings(database_url="postgresql://x/y"))
+
+
+def test_every_setting_is_described_once_on_its_field() -> None:
+    """The field's description is the only documentation of a setting (the
+    reference page is generated from it)."""
+    from keyturn.cli import settings_view
+
+    missing = [name for name, field in Settings.model_fields.items() if not (field.description or "").strip()]
+    assert missing == []
+    assert not hasattr(settings_view, "DESCRIPTIONS")
+
+
+def test_secrets_are_exactly_the_fields_kept_out_of_repr() -> None:
+    from keyturn.cli.settings_view import is_secret
+
+    secret = {name for name in Settings.model_fields if is_secret(name)}
+    assert secret == {"master_key", "metrics_token", "resource_clients", "hs256_secret", "webhook_secret"}

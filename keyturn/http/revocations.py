@@ -78,7 +78,7 @@ async def revocations(request: Request) -> Response:
         try:
             resource_client(request, rt.settings)
         except InvalidClient:
-            # Clients registered with `keyturn clients add` (issue 5).
+            # Clients registered with `keyturn clients add`.
             await authenticate_basic(rt.stores.clients, request.headers.get("authorization"))
     except InvalidClient as exc:
         response = error_response(exc)

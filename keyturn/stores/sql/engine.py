@@ -11,7 +11,6 @@ import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -20,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.sql.hot import driver_unavailable_errors
+from keyturn.stores.sql.hot import driver_unavailable_errors, private_sqlite_file
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -58,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     if full.startswith("sqlite"):
         path = full.split(":///", 1)[1].split("?", 1)[0] if ":///" in full else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(path)
         # One connection per process: SQLite has one writer anyway, and a
         # single connection never meets "database is locked" from itself.
         engine = create_async_engine(

@@ -13,6 +13,7 @@ SQLAlchemy (``store.py``). Column lists and the row mapper come from
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 from collections.abc import Sequence
@@ -62,6 +63,21 @@ class _Lazy:
         return res
 
 
+def private_sqlite_file(path: str) -> None:
+    """Create the SQLite database owner-only (0600) before SQLite opens it:
+    SQLite gives the -wal and -shm files the database's mode, so all three
+    are private. An existing database readable by others is tightened."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                each.chmod(0o600)
+        except FileNotFoundError:
+            continue
+
+
 class SqliteHotPath(_Lazy):
     """One dedicated aiosqlite connection in autocommit mode: a single
     UPDATE is atomic in SQLite, so no explicit transaction is needed."""
@@ -81,7 +97,7 @@ class SqliteHotPath(_Lazy):
     async def _open(self) -> Any:
         import aiosqlite
 
-        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(self._path)
         conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10)
         await conn.execute("PRAGMA busy_timeout=10000")
         await conn.execute("PRAGMA synchronous=NORMAL")
