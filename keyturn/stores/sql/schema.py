@@ -9,16 +9,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlalchemy.dialects.mysql
 
 from keyturn.core.sessions import Session
 
 metadata = sa.MetaData()
 
+
+def exact_name(length: int) -> sa.types.TypeEngine[str]:
+    """A name compared byte for byte on every engine. Names arrive
+    normalised (NFKC + case-fold, ``core.users``); MySQL/MariaDB's default
+    ``utf8mb4_general_ci`` would also fold accents (``àlîcé`` = ``alice``),
+    so there the column is ``utf8mb4_bin``. PostgreSQL and SQLite compare
+    bytes already."""
+    return sa.String(length).with_variant(
+        sa.dialects.mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
 users = sa.Table(
     "kt_users",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("username", sa.String(255), nullable=False, unique=True),
+    sa.Column("username", exact_name(255), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
@@ -119,7 +131,7 @@ resource_clients = sa.Table(
     "kt_resource_clients",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", exact_name(255), nullable=False, unique=True),
     sa.Column("secret_hash", sa.String(128), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
