@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from keyturn.core.throttle import Counter
-from keyturn.stores.redis.sessions import RedisSessionStore, redis_guarded
+from keyturn.stores.redis.sessions import RedisClient, RedisSessionStore, redis_guarded
 
 
 _INCREMENT = """
@@ -64,7 +63,7 @@ def _ttl_ms(expires_at: float, now: float) -> str:
 class RedisSecurityStore:
     """CounterStore + Denylist + ReplayCache on the session store's Redis."""
 
-    def __init__(self, client: Any, *, prefix: str = "kt", timeout: float = 3.0) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str = "kt", timeout: float = 3.0) -> None:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
@@ -90,7 +89,7 @@ class RedisSecurityStore:
         rows = await asyncio.gather(*(self.client.hmget(self._ctr(k), ["n", "last", "exp"]) for k in keys))
         out: dict[str, Counter] = {}
         for key, (n, last, exp) in zip(keys, rows, strict=True):
-            if n is not None and exp is not None and float(exp) > now:
+            if n is not None and last is not None and exp is not None and float(exp) > now:
                 out[key] = Counter(int(n), float(last))
         return out
 

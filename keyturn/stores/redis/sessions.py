@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -34,6 +34,7 @@ from keyturn.core.sessions import Session
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.redis import lua
 
+RedisClient: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -101,7 +102,7 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[0::2], flat[1::2], strict=True))
 
 
-def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> Any:
+def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> RedisClient:
     """``redis://``, ``rediss://``; ``redis+cluster://h:p,h:p`` or
     ``?cluster=1`` for Redis Cluster.
 
@@ -138,7 +139,7 @@ class RedisSessionStore:
     """SessionStore on Redis. Keys of one user share one Cluster slot."""
 
     def __init__(
-        self, client: Any, *, prefix: str = "kt", timeout: float = 3.0, allow_eviction: bool = False
+        self, client: RedisClient, *, prefix: str = "kt", timeout: float = 3.0, allow_eviction: bool = False
     ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ConfigError("KEYTURN_REDIS_KEY_PREFIX: must not contain braces (they select the Cluster slot)")
@@ -183,7 +184,7 @@ class RedisSessionStore:
         if hint is not None:
             return hint
         raw = await self.client.get(self._owner_key(sid))
-        return None if raw is None else bytes(raw).decode()
+        return None if raw is None else raw if isinstance(raw, str) else raw.decode()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -238,7 +239,7 @@ class RedisSessionStore:
         owner = await self._owner(session_id, user_id)
         if owner is None:
             return None
-        h = await self.client.hgetall(self._hash(owner, session_id))
+        h = cast("dict[bytes, bytes]", await self.client.hgetall(self._hash(owner, session_id)))
         return _session(session_id, h) if h else None
 
     @redis_guarded
@@ -302,7 +303,7 @@ class RedisSessionStore:
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         found: list[Session] = []
         for key in await self._scan_sessions():
-            h = await self.client.hgetall(key)
+            h = cast("dict[bytes, bytes]", await self.client.hgetall(key))
             if h:
                 s = _session(h[b"sid"].decode(), h)
                 if s.is_live(now):
