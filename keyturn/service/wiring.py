@@ -23,7 +23,8 @@ from keyturn.service.masterkey import resolve_master_key
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.tokens import TokenService
 from keyturn.service.webhook import WebhookSender
-from keyturn.stores.bundle import Stores, open_stores
+from keyturn.stores.bundle import Stores
+from keyturn.stores.open import open_stores
 
 log = logging.getLogger("keyturn")
 
