@@ -159,24 +159,26 @@ async def close_stores(stores: Stores) -> None:
     await stores.close()
 
 
-@pytest.fixture(params=ENGINES)
-async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
-    """A fresh, empty bundle of each engine."""
+async def _each(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     s = await open_stores(request.param, request, tmp_path)
     try:
         yield s
     finally:
         await close_stores(s)
+
+
+@pytest.fixture(params=ENGINES)
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    """A fresh, empty bundle of each engine."""
+    async for s in _each(request, tmp_path):
+        yield s
 
 
 @pytest.fixture(params=DATABASE_ENGINES)
 async def database_stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     """A fresh, empty bundle of each engine that can be the database."""
-    s = await open_stores(request.param, request, tmp_path)
-    try:
+    async for s in _each(request, tmp_path):
         yield s
-    finally:
-        await close_stores(s)
 
 
 @pytest.fixture
