@@ -17,7 +17,6 @@ from keyturn.clock import FrozenClock
 from keyturn.config import Settings
 from keyturn.service.masterkey import new_master_key
 from keyturn.service.wiring import build_runtime
-from keyturn.stores.memory import MemoryStore
 from tests.stores.backends import MYSQL_URL, POSTGRES_URL, REDIS_URL, create_database, drop_database
 from tests.stores.proxy import FaultProxy
 
@@ -42,10 +41,9 @@ async def measure(name: str, url: str) -> None:
     else:
         settings = Settings(database_url=via(url, proxy.port), **common)
     clock = FrozenClock()
-    database = MemoryStore() if is_redis else None
-    a = build_runtime(settings, clock=clock, database=database)
+    a = build_runtime(settings, clock=clock)
     await a.start()
-    b = build_runtime(settings, clock=clock, database=a.database, session_store=a.session_store)
+    b = build_runtime(settings, clock=clock, stores=a.stores)  # a second replica: same stores, cold caches
     await b.start()
     svc = a.service
     try:
@@ -62,8 +60,8 @@ async def measure(name: str, url: str) -> None:
         results[label] = proxy.requests - before
     print(f"{name:14} warm {results['warm']}  cold {results['cold']}")
     if is_redis:
-        async for k in a.session_store.client.scan_iter(match=f"{settings.redis_key_prefix}:*"):
-            await a.session_store.client.delete(k)
+        async for k in a.stores.sessions.client.scan_iter(match=f"{settings.redis_key_prefix}:*"):
+            await a.stores.sessions.client.delete(k)
     await a.close()
     await proxy.close()
 

@@ -51,11 +51,12 @@ def grow_redis(url: str, prefix: str, target: int, budget_s: float = 600.0, conc
     Redis session store (what a login does); stops early at ``budget_s``
     and returns how many it made."""
     from keyturn.config import Settings
-    from keyturn.service.wiring import open_session_store
+    from keyturn.stores.open import open_stores
 
     async def main() -> int:
-        store = open_session_store(Settings(database_url="memory://", session_store_url=url, pool_size=256,
-                                            store_timeout=30, redis_key_prefix=prefix), None)
+        stores = open_stores(Settings(database_url="memory://", session_store_url=url, pool_size=256,
+                                      store_timeout=30, redis_key_prefix=prefix))
+        store = stores.sessions
         now = time.time()
         made = 0
 
@@ -74,7 +75,7 @@ def grow_redis(url: str, prefix: str, target: int, budget_s: float = 600.0, conc
                     break
                 await asyncio.gather(*(user(n) for n in users[start:start + concurrency]))
         finally:
-            await store.close()
+            await stores.close()
         return made
 
     try:

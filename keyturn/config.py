@@ -42,43 +42,64 @@ class Settings(BaseSettings):
         env_prefix="KEYTURN_", extra="ignore", frozen=True, validate_default=True
     )
 
-    database_url: str = "sqlite:///./keyturn.db"
-    session_store_url: str | None = None
-    access_token_ttl: int = Field(1800, ge=10, le=86_400)
-    refresh_token_ttl: int = Field(172_800, ge=60)
-    session_max_age: int = Field(2_592_000, ge=60)
-    reuse_interval: int = Field(10, ge=0, le=300)
-    max_sessions_per_user: int = Field(0, ge=0)
-    signing_alg: Algorithm = "EdDSA"
-    issuer: str = "keyturn"
-    audience: str = "keyturn"
-    registration: Literal["open", "closed"] = "open"
-    master_key: str | None = Field(None, repr=False)
-    master_key_file: str | None = None
-    clock_leeway: int = Field(5, ge=0, le=60)
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_url: str = Field(
+        "sqlite:///./keyturn.db",
+        description="SQL database for users, keys, events (and sessions unless `session_store_url` is set): "
+        "`sqlite:///path`, `postgresql://…`, `mysql://…`, `mariadb://…`.")
+    session_store_url: str | None = Field(
+        None, description="Separate session store: an SQL URL or `redis://…` / `redis+cluster://…`.")
+    access_token_ttl: int = Field(1800, ge=10, le=86_400, description="Access token lifetime, seconds.")
+    refresh_token_ttl: int = Field(
+        172_800, ge=60, description="Refresh token idle lifetime, seconds; slides forward on every refresh.")
+    session_max_age: int = Field(
+        2_592_000, ge=60, description="Absolute session lifetime, seconds; after it only a new login helps.")
+    reuse_interval: int = Field(
+        10, ge=0, le=300,
+        description="Grace window, seconds: a retry with the just-rotated token gets the same successor.")
+    max_sessions_per_user: int = Field(
+        0, ge=0, description="Live sessions per user; 0 = unlimited, 1 = a new login ends the old one, "
+        "N evicts the least recently used.")
+    signing_alg: Algorithm = Field("EdDSA", description="Access-token signature algorithm.")
+    issuer: str = Field("keyturn", description="`iss` claim of access tokens.")
+    audience: str = Field("keyturn", description="`aud` claim of access tokens.")
+    registration: Literal["open", "closed"] = Field("open", description="Whether `POST /auth/register` is open.")
+    master_key: str | None = Field(
+        None, repr=False, description="Master key (base64, 32 bytes): encrypts signing keys, derives the refresh "
+        "MAC key. Required unless SQLite. Secret.")
+    master_key_file: str | None = Field(
+        None, description="File holding the master key (default: next to the SQLite database).")
+    clock_leeway: int = Field(5, ge=0, le=60, description="Leeway for `exp`/`nbf`/`iat`, seconds.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs whose `X-Forwarded-For` is believed; default none.")
 
-    password_min_length: int = Field(12, ge=1, le=1024)
-    argon2_time_cost: int = Field(3, ge=1)
-    argon2_memory_cost: int = Field(65_536, ge=8)
-    argon2_parallelism: int = Field(4, ge=1)
+    password_min_length: int = Field(12, ge=1, le=1024, description="Minimum length of a new password.")
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
+    argon2_memory_cost: int = Field(65_536, ge=8, description="argon2id memory, KiB.")
+    argon2_parallelism: int = Field(4, ge=1, description="argon2id lanes.")
 
-    max_body_bytes: int = Field(16_384, ge=1024, le=1_048_576)
-    store_timeout: float = Field(3.0, gt=0, le=60)
-    pool_size: int = Field(10, ge=1, le=1000)
-    pool_timeout: float = Field(2.0, gt=0, le=60)
-    cookie_secure: Literal["auto", "always", "never"] = "auto"
-    log_level: str = "info"
+    max_body_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="Largest request body accepted.")
+    store_timeout: float = Field(
+        3.0, gt=0, le=60, description="Seconds before a store call fails closed with 503 `store_unavailable`.")
+    pool_size: int = Field(10, ge=1, le=1000, description="Database connection pool size per process.")
+    pool_timeout: float = Field(2.0, gt=0, le=60, description="Seconds to wait for a pooled connection.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="`Secure` flag of the refresh cookie: `auto` = when served over https.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     # --- ops ---
-    log_format: Literal["auto", "json", "text"] = "auto"
-    metrics_token: str | None = Field(None, repr=False)
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="`json` lines, readable `text`, or `auto` (text on a terminal, JSON otherwise).")
+    metrics_token: str | None = Field(
+        None, repr=False, description="When set, `GET /metrics` requires `Authorization: Bearer <token>` "
+        "(compared in constant time). Secret.")
 
     # --- client / verifier (revocation feed) ---
-    # Resource servers allowed to read GET /auth/revocations with HTTP Basic:
-    # "id:secret,id2:secret2". Interim: issue 5's `keyturn clients add` replaces it.
-    resource_clients: str = Field("", repr=False)
-    revocation_max_wait: float = Field(25.0, ge=0, le=120)
+    resource_clients: str = Field(
+        "", repr=False, description="Resource servers allowed to read `GET /auth/revocations` with HTTP Basic, "
+        "as `id:secret,id2:secret2`, beside those registered with `keyturn clients add`. Secret.")
+    revocation_max_wait: float = Field(
+        25.0, ge=0, le=120, description="Longest a long-poll of `GET /auth/revocations` waits for news, seconds.")
 
     @field_validator("resource_clients")
     @classmethod
@@ -104,7 +125,7 @@ class Settings(BaseSettings):
         description="Prefix of every Redis key, so several deployments can share one Redis (no braces: they pick the Cluster slot).",
     )
 
-    # --- security (issue 5) ---
+    # --- security ---
     # Network binding of refresh tokens. Default off: a strict binding logs
     # out every user whose network changes (phones between Wi-Fi and mobile,
     # VPNs, carrier NAT), while an attacker on the victim's network passes
@@ -221,10 +242,6 @@ class Settings(BaseSettings):
         if toml is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
-
-    @property
-    def effective_session_store_url(self) -> str:
-        return self.session_store_url or self.database_url
 
     def sqlite_path(self) -> Path | None:
         """The database file when the database is SQLite, else ``None``."""

@@ -200,7 +200,7 @@ class MissingToken(BearerError):
     description = "no bearer token was sent"
 
 
-# --- proof of possession and client authentication (issue 5) -------------
+# --- proof of possession and client authentication -------------------------
 
 
 class InvalidDpopProof(KeyturnError):

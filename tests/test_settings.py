@@ -15,7 +15,7 @@ def test_defaults_follow_the_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert (s.access_token_ttl, s.refresh_token_ttl, s.session_max_age, s.reuse_interval) == (1800, 172800, 2592000, 10)
     assert s.database_url == "sqlite:///./keyturn.db"
-    assert s.effective_session_store_url == s.database_url
+    assert s.session_store_url is None
     assert (s.max_sessions_per_user, s.signing_alg, s.registration, s.clock_leeway) == (0, "EdDSA", "open", 5)
     assert s.trusted_proxies == []
 
@@ -66,3 +66,20 @@ def test_master_key_must_be_strong(make_settings: object) -> None:
         resolve_master_key(Settings(master_key="c2hvcnQ"))
     with pytest.raises(ConfigError, match="KEYTURN_MASTER_KEY"):
         resolve_master_key(Settings(database_url="postgresql://x/y"))
+
+
+def test_every_setting_is_described_once_on_its_field() -> None:
+    """The field's description is the only documentation of a setting (the
+    reference page is generated from it)."""
+    from keyturn.cli import settings_view
+
+    missing = [name for name, field in Settings.model_fields.items() if not (field.description or "").strip()]
+    assert missing == []
+    assert not hasattr(settings_view, "DESCRIPTIONS")
+
+
+def test_secrets_are_exactly_the_fields_kept_out_of_repr() -> None:
+    from keyturn.cli.settings_view import is_secret
+
+    secret = {name for name in Settings.model_fields if is_secret(name)}
+    assert secret == {"master_key", "metrics_token", "resource_clients", "hs256_secret", "webhook_secret"}

@@ -197,19 +197,20 @@ async def diagnose(settings: Settings) -> list[Check]:
     except KeyturnError as exc:
         return [*checks, Check("stores", "fail", exc.description, "fix the URL")]
     try:
-        stores = [await check_store("database", settings.database_url, rt.database)]
-        if rt.session_store is not rt.database:
-            stores.append(await check_store("session store", settings.effective_session_store_url, rt.session_store))
+        stores = [await check_store("database", settings.database_url, rt.stores.database)]
+        if rt.stores.session_engine is not None:
+            session_url = settings.session_store_url or settings.database_url
+            stores.append(await check_store("session store", session_url, rt.stores.session_engine))
         checks += stores
         if all(c.status != "fail" for c in stores):
-            migrations = await check_migrations(rt.database)
+            migrations = await check_migrations(rt.stores.database)
             checks.append(migrations)
             now = SystemClock().now()
             if migrations.status == "ok":
                 checks.append(await check_keys(rt, now))
             else:
                 checks.append(Check("signing keys", "warn", "not checked: the schema is not migrated", ""))
-            checks.append(await check_clock(rt.database, settings, now))
+            checks.append(await check_clock(rt.stores.database, settings, now))
     finally:
         await rt.close()
     return checks

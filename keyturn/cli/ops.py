@@ -35,7 +35,7 @@ async def usernames(rt: Any, user_ids: Iterable[str | None]) -> dict[str, str]:
     """``{user_id: username}`` for the listings, which show people names."""
     found: dict[str, str] = {}
     for user_id in {u for u in user_ids if u}:
-        user = await rt.database.user_by_id(user_id)
+        user = await rt.stores.users.user_by_id(user_id)
         if user is not None:
             found[user_id] = user.username
     return found

@@ -29,7 +29,7 @@ def clients_add(name: str) -> None:
             client, secret = new_client(name, rt.clock.now())
         except ValueError as exc:
             fail(str(exc))
-        await rt.clients.add_client(client)
+        await rt.stores.clients.add_client(client)
         return client.id, secret
 
     client_id, secret = with_runtime(run, create=True)
@@ -50,7 +50,7 @@ def clients_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HE
     from keyturn.clock import iso
 
     async def run(rt: Any) -> list[Any]:
-        return list(await rt.clients.list_clients())
+        return list(await rt.stores.clients.list_clients())
 
     rows = [
         {"id": c.id, "name": c.name, "created": iso(c.created_at), "status": "disabled" if c.disabled else "active"}
@@ -130,11 +130,11 @@ def events_tail(
     async def run(rt: Any) -> tuple[list[Any], dict[str, str]]:
         user_id = None
         if user is not None:
-            found = await rt.database.user_by_name(normalize_username(user))
+            found = await rt.stores.users.user_by_name(normalize_username(user))
             if found is None:
                 fail("no such user", 1)
             user_id = found.id
-        events = list(await rt.database.list_events(user_id=user_id, limit=limit))
+        events = list(await rt.stores.events.list_events(user_id=user_id, limit=limit))
         return events, await ops.usernames(rt, (e.user_id for e in events))
 
     rows = []

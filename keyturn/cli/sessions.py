@@ -29,12 +29,12 @@ def sessions_list(
     async def run(rt: Any) -> tuple[list[Any], dict[str, str]]:
         now = rt.clock.now()
         if user is None:
-            found_sessions = list(await rt.session_store.list_all_sessions(now=now))
+            found_sessions = list(await rt.stores.sessions.list_all_sessions(now=now))
         else:
-            found = await rt.database.user_by_name(normalize_username(user))
+            found = await rt.stores.users.user_by_name(normalize_username(user))
             if found is None:
                 raise UnknownUser()
-            found_sessions = list(await rt.session_store.list_sessions(found.id, now=now))
+            found_sessions = list(await rt.stores.sessions.list_sessions(found.id, now=now))
         return found_sessions, await ops.usernames(rt, (s.user_id for s in found_sessions))
 
     from keyturn.clock import iso

@@ -56,7 +56,7 @@ def users_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP
     from keyturn.clock import iso
 
     async def run(rt: Any) -> list[Any]:
-        return list(await rt.database.list_users())
+        return list(await rt.stores.users.list_users())
 
     rows = [
         {"id": u.id, "username": u.username, "status": "disabled" if u.disabled else "active", "created": iso(u.created_at)}

@@ -8,7 +8,6 @@ entry lives as long as the longest access token it can still concern.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 SESSION = "s"
 TOKEN = "j"
@@ -26,18 +25,3 @@ def token_key(iss: str, jti: str) -> str:
 def check_keys(iss: str, jti: str, session_id: str) -> tuple[str, str]:
     """The two keys one bearer check looks up (O(1) each)."""
     return session_key(session_id), token_key(iss, jti)
-
-
-@dataclass(frozen=True, slots=True)
-class DenyEntry:
-    key: str
-    created_at: float
-    expires_at: float
-
-    @property
-    def kind(self) -> str:
-        return "session" if self.key.startswith(SESSION + ":") else "token"
-
-    @property
-    def value(self) -> str:
-        return self.key.split(":", 1)[1]

@@ -43,7 +43,6 @@ REVOCATION_EVENTS = {
     "user_disabled": "user_disabled",
     "refresh_token_reused": "reuse",
     "session_evicted": "evicted",
-    "token_revoked": "oauth_revoke",
 }
 
 LOGIN_ROUTES = frozenset({"/auth/login"})

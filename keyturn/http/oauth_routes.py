@@ -36,7 +36,7 @@ async def introspect(request: Request) -> Response:
     rt = runtime(request)
     try:
         # Authenticate the caller before reading anything about the token.
-        await authenticate_basic(rt.clients, request.headers.get("authorization"))
+        await authenticate_basic(rt.stores.clients, request.headers.get("authorization"))
         form = await read_form(request, rt.settings.max_body_bytes)
         answer = await oauth.introspect(rt.service, _token(form), form.get("token_type_hint"))
     except KeyturnError as exc:

@@ -21,7 +21,8 @@ from keyturn.config import Settings
 from keyturn.core.credentials import basic_credentials
 from keyturn.errors import BadRequest, InvalidClient
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response
-from keyturn.service.feed import TOKEN_PREFIX, Cursor, Revocation
+from keyturn.service.feed import TOKEN_PREFIX, Cursor
+from keyturn.stores.protocols import Revocation
 from keyturn.service.resource_clients import authenticate_basic
 
 STEP = 0.5  # how often a long-poll re-reads the shared log (other replicas' rows)
@@ -79,7 +80,7 @@ async def revocations(request: Request) -> Response:
             resource_client(request, rt.settings)
         except InvalidClient:
             # Clients registered with `keyturn clients add`.
-            await authenticate_basic(rt.clients, request.headers.get("authorization"))
+            await authenticate_basic(rt.stores.clients, request.headers.get("authorization"))
     except InvalidClient as exc:
         return error_response(exc)
     cursor = Cursor.parse(request.query_params.get("since"))

@@ -212,7 +212,7 @@ def _no_content(clear_cookie: bool = False) -> Response:
 async def me(request: Request) -> Response:
     rt = runtime(request)
     claims = await _authenticated(request)
-    user = await rt.database.user_by_id(claims.sub)
+    user = await rt.stores.users.user_by_id(claims.sub)
     if user is None:
         raise TokenInvalid()  # pragma: no cover - a live session implies its user
     return JSONResponse({"user_id": user.id, "username": user.username, "session_id": claims.sid}, headers=NO_STORE)
@@ -267,8 +267,9 @@ async def readyz(request: Request) -> Response:
     rt = runtime(request)
     status: dict[str, str] = {}
     detail: dict[str, str] = {}
-    stores = {"database": (rt.database, rt.settings.database_url),
-              "sessions": (rt.session_store, rt.settings.effective_session_store_url)}
+    session_url = rt.settings.session_store_url or rt.settings.database_url
+    stores = {"database": (rt.stores.database, rt.settings.database_url),
+              "sessions": (rt.stores.session_engine or rt.stores.database, session_url)}
     for name, (store, url) in stores.items():
         try:
             await store.ping()

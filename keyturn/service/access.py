@@ -72,7 +72,7 @@ class AccessTokens:
     throttle: Throttle
     denylist: AccessDenylist
     dpop: DpopGuard
-    revocations: RevocationNotifier | None
+    revocations: RevocationNotifier
     _access_ttl: int
     _idle_ttl: int
     _facts: OrderedDict[str, _Facts]
@@ -128,19 +128,6 @@ class AccessTokens:
             issuer=self.settings.issuer, audience=self.settings.audience,
             leeway=self.settings.clock_leeway, now=now,
         )
-
-    async def authenticate(
-        self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
-    ) -> tuple[AccessClaims, Session]:
-        """``check_access`` plus the session itself, for callers that need
-        it (the HTTP routes do not: they use ``check_access`` alone)."""
-        claims = await self.check_access(token, scheme=scheme, dpop=dpop)
-        session = await self.sessions.get_session(claims.sid, user_id=claims.sub)
-        if session is None or session.user_id != claims.sub:
-            raise TokenInvalid()
-        if session.revoked_at is not None or session.absolute_expires_at <= self.clock.now():
-            raise TokenRevoked()
-        return claims, session
 
     async def check_access(
         self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None

@@ -30,7 +30,7 @@ class SessionManagement:
     clock: Clock
     throttle: Throttle
     denylist: AccessDenylist
-    revocations: RevocationNotifier | None
+    revocations: RevocationNotifier
 
     async def _end_sessions(self, user_id: str, now: float, reason: str, keep: str | None = None) -> list[str]:
         """Revoke every session of a user but ``keep``, their access tokens
@@ -123,5 +123,5 @@ class SessionManagement:
     async def _revoked(self, sids: list[str], now: float) -> None:
         """Tell the revocation feed, after the store committed: resource
         servers then reject the sessions' access tokens before they expire."""
-        if self.revocations is not None and sids:
+        if sids:
             await self.revocations.notify(sids, now=now)

@@ -21,9 +21,11 @@ log = logging.getLogger("keyturn.events")
 
 
 class EventRecorder:
-    def __init__(self, store: EventStore, sink: Callable[[dict[str, Any]], object] | None = None) -> None:
+    def __init__(self, store: EventStore, sink: Callable[[dict[str, Any]], object] | None) -> None:
+        """``sink``: where each event goes besides the store and the log
+        (the webhook queue), or ``None``."""
         self._store = store
-        self.sink = sink
+        self._sink = sink
         # Synchronous observers (metrics); they must not raise or block.
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
@@ -55,9 +57,9 @@ class EventRecorder:
             await self._store.add_event(event)
         except StoreUnavailable:
             log.error("could not store security event %s", type)
-        if self.sink is not None:
+        if self._sink is not None:
             try:
-                self.sink(line)
+                self._sink(line)
             except Exception:  # noqa: BLE001 - a sink never fails the request
                 log.exception("security event sink failed")
         return event

@@ -21,54 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
+
+from keyturn.stores.protocols import Revocation, RevocationLog
 
 TOKEN_PREFIX = "jti:"  # an entry for one access token, not a session (session ids never have it)
 SETTLE = 5.0
 PAGE = 1000
 PURGE_EVERY = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation:
-    id: int
-    sid: str
-    exp: float
-    at: float
-
-
-class RevocationLog(Protocol):
-    """Where the feed keeps its entries (one per engine)."""
-
-    def add_revocations(self, sids: list[str], *, exp: float, now: float) -> Awaitable[None]: ...
-
-    def revocations_after(self, after_id: int, *, now: float, limit: int) -> Awaitable[list[Revocation]]:
-        """Entries with ``id > after_id`` and ``exp > now``, by id."""
-
-    def purge_revocations(self, *, now: float) -> Awaitable[int]: ...
-
-
-class MemoryRevocationLog:
-    """The in-process log, for the memory engine and tests."""
-
-    def __init__(self) -> None:
-        self.rows: list[Revocation] = []
-        self._next = 1
-
-    async def add_revocations(self, sids: list[str], *, exp: float, now: float) -> None:
-        for sid in sids:
-            self.rows.append(Revocation(self._next, sid, exp, now))
-            self._next += 1
-
-    async def revocations_after(self, after_id: int, *, now: float, limit: int) -> list[Revocation]:
-        return [r for r in self.rows if r.id > after_id and r.exp > now][:limit]
-
-    async def purge_revocations(self, *, now: float) -> int:
-        before = len(self.rows)
-        self.rows = [r for r in self.rows if r.exp > now]
-        return before - len(self.rows)
 
 
 @dataclass(frozen=True, slots=True)

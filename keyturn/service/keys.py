@@ -25,6 +25,7 @@ from jwt.algorithms import get_default_algorithms
 from keyturn.core.refresh import b64encode
 from keyturn.core.tokens import SigningKey
 from keyturn.errors import ConfigError
+from keyturn.stores.protocols import KeyStore, StoredKey
 
 log = logging.getLogger("keyturn.keys")
 _ALGS = get_default_algorithms()
@@ -35,18 +36,6 @@ def derive(master: bytes, purpose: str) -> bytes:
     """A 256-bit subkey of the master key for one purpose, so the refresh MAC
     key and the key-encryption key are independent."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"keyturn/{purpose}/v1".encode()).derive(master)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredKey:
-    """A key as the database keeps it."""
-
-    kid: str
-    alg: str
-    private_enc: bytes
-    public_jwk: str  # JSON; empty object for symmetric keys
-    created_at: float
-    retired_at: float | None = None
 
 
 class KeyCipher:
@@ -108,8 +97,8 @@ class KeySet:
     garbage ``kid`` values cannot make us hammer the database).
     """
 
-    def __init__(self, repo: Any, cipher: KeyCipher, alg: str, publish_for: float) -> None:
-        self._repo = repo  # stores.base.KeyStore
+    def __init__(self, repo: KeyStore, cipher: KeyCipher, alg: str, publish_for: float) -> None:
+        self._repo = repo
         self._cipher = cipher
         self._alg = alg
         self._publish_for = publish_for

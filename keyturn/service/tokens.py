@@ -43,11 +43,11 @@ class TokenService(Accounts, Refresh, SessionManagement):
         passwords: PasswordHasher,
         events: EventRecorder,
         clock: Clock,
-        binding: BindingPolicy | None = None,
-        throttle: Throttle | None = None,
-        denylist: AccessDenylist | None = None,
-        dpop: DpopGuard | None = None,
-        revocations: RevocationNotifier | None = None,
+        binding: BindingPolicy,
+        throttle: Throttle,
+        denylist: AccessDenylist,
+        dpop: DpopGuard,
+        revocations: RevocationNotifier,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -57,14 +57,7 @@ class TokenService(Accounts, Refresh, SessionManagement):
         self.passwords = passwords
         self.events = events
         self.clock = clock
-        self.binding = binding or BindingPolicy()
-        if throttle is None or denylist is None or dpop is None:
-            from keyturn.stores.memory import MemorySecurityStore
-
-            local = MemorySecurityStore()  # single-process use only
-            throttle = throttle or Throttle(local, settings)
-            denylist = denylist or AccessDenylist(local, settings)
-            dpop = dpop or DpopGuard(local, settings)
+        self.binding = binding
         self.throttle = throttle
         self.denylist = denylist
         self.dpop = dpop

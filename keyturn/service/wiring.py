@@ -7,8 +7,8 @@ global: each ``Runtime`` owns its engines and closes them.
 from __future__ import annotations
 
 import logging
+import asyncio
 from dataclasses import dataclass, field
-from typing import Any
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.config import Settings
@@ -16,63 +16,18 @@ from keyturn.core.policy import BindingMode, BindingPolicy, ProxyPolicy
 from keyturn.core.refresh import RefreshMac
 from keyturn.errors import ConfigError
 from keyturn.service.events import EventRecorder
-from keyturn.service.feed import MemoryRevocationLog, RevocationFeed, RevocationLog
+from keyturn.service.feed import RevocationFeed
 from keyturn.service.guards import AccessDenylist, DpopGuard, Throttle
 from keyturn.service.keys import KeyCipher, KeySet, derive
 from keyturn.service.masterkey import resolve_master_key
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.tokens import TokenService
 from keyturn.service.webhook import WebhookSender
+from keyturn.stores.bundle import Stores
 from keyturn.stores.explain import opening
-from keyturn.stores.memory import MemorySecurityStore, MemoryStore
-from keyturn.stores.sql.security import SqlSecurityStore
-from keyturn.stores.sql.store import SqlStore
+from keyturn.stores.open import open_stores
 
 log = logging.getLogger("keyturn")
-
-
-def open_database(settings: Settings) -> Any:
-    """The store for users, keys and events (and sessions by default)."""
-    url = settings.database_url
-    if url.startswith("memory:"):
-        return MemoryStore()
-    if url.split(":", 1)[0].startswith("redis"):
-        raise ConfigError("KEYTURN_DATABASE_URL: must be an SQL database (Redis can hold sessions only)")
-    return SqlStore.from_url(
-        url, timeout=settings.store_timeout, pool_size=settings.pool_size, pool_timeout=settings.pool_timeout
-    )
-
-
-def open_session_store(settings: Settings, database: Any) -> Any:
-    url = settings.session_store_url
-    if url is None or url == settings.database_url:
-        return database
-    if url.startswith("memory:"):
-        return MemoryStore()
-    if url.split(":", 1)[0].startswith("redis"):
-        try:
-            from keyturn.stores.redis.sessions import RedisSessionStore  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise ConfigError("KEYTURN_SESSION_STORE_URL: the Redis engine is not available") from None
-        return RedisSessionStore.from_settings(settings)
-    return SqlStore.from_url(
-        url, timeout=settings.store_timeout, pool_size=settings.pool_size, pool_timeout=settings.pool_timeout
-    )
-
-
-def open_security_store(settings: Settings, store: Any) -> Any:
-    """The shared security state (counters, denylist, DPoP jti cache) on the
-    same engine as ``store``, so every replica sharing ``store`` shares it."""
-    if isinstance(store, SqlStore):
-        hot = getattr(store, "_hot", None)  # share its driver-level connection for the bearer check
-        return SqlSecurityStore(store.engine, timeout=settings.store_timeout, hot=hot)
-    if isinstance(store, MemoryStore):
-        return MemorySecurityStore(beside=store)
-    if type(store).__name__ == "RedisSessionStore":
-        from keyturn.stores.redis.security import RedisSecurityStore
-
-        return RedisSecurityStore.beside(store)
-    return None
 
 
 def binding_policy(settings: Settings) -> BindingPolicy:
@@ -88,24 +43,21 @@ def binding_policy(settings: Settings) -> BindingPolicy:
 class Runtime:
     settings: Settings
     clock: Clock
-    database: Any
-    session_store: Any
+    stores: Stores
     keys: KeySet
     service: TokenService
     proxies: ProxyPolicy
-    extras: dict[str, Any] = field(default_factory=dict)
-    security: Any = None  # stores.security.SecurityStore on the session store's engine
-    clients: Any = None  # stores.security.ResourceClientStore on the database
+    revocations: RevocationFeed
     webhook: WebhookSender | None = None
-    revocations: RevocationFeed | None = None
+    maintenance: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         """Migrate, then make sure an active signing key exists."""
         async with opening("database", self.settings.database_url):
-            await self.database.migrate()
-        if self.session_store is not self.database:
-            async with opening("session store", self.settings.effective_session_store_url):
-                await self.session_store.migrate()
+            await self.stores.database.migrate()
+        if self.stores.session_engine is not None:
+            async with opening("session store", self.settings.session_store_url or self.settings.database_url):
+                await self.stores.session_engine.migrate()
         if self.settings.signing_alg == "HS256" and self.settings.hs256_secret:
             await self.keys.import_secret(self.settings.hs256_secret.encode("utf-8"), self.clock.now())
         await self.keys.ensure_active(self.clock.now())
@@ -120,14 +72,11 @@ class Runtime:
         every = self.settings.key_rotation_interval
         if every and self.keys.active_created_at() + every <= now:
             await self.keys.rotate(now)
-        if self.security is not None:
-            await self.security.purge_security(now=now)
+        await self.stores.security.purge_security(now=now)
 
     def start_maintenance(self, every: float = 60.0) -> None:
         """Run ``maintain`` in the background; a failing round is logged
         and retried next time, never fatal."""
-        import asyncio
-
         async def loop() -> None:
             while True:
                 await asyncio.sleep(every)
@@ -136,62 +85,23 @@ class Runtime:
                 except Exception:  # noqa: BLE001 - upkeep must not kill the server
                     log.exception("maintenance round failed")
 
-        if "maintenance" not in self.extras:
-            self.extras["maintenance"] = asyncio.get_running_loop().create_task(loop())
+        if self.maintenance is None:
+            self.maintenance = asyncio.get_running_loop().create_task(loop())
 
     async def close(self) -> None:
-        task = self.extras.pop("maintenance", None)
+        task, self.maintenance = self.maintenance, None
         if task is not None:
             task.cancel()
         if self.webhook is not None:
             await self.webhook.close()
-        if self.session_store is not self.database:
-            await self.session_store.close()
-        await self.database.close()
+        await self.stores.close()
 
 
-def build_runtime(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    database: Any = None,
-    session_store: Any = None,
-) -> Runtime:
+def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Stores | None = None) -> Runtime:
+    """Everything wired once, in constructors. ``stores``: an already opened
+    bundle (tests, embedding); by default the one the settings' URLs name."""
     clock = clock or SystemClock()
     master = resolve_master_key(settings)
-    database = database if database is not None else open_database(settings)
-    session_store = session_store if session_store is not None else open_session_store(settings, database)
-    keys = KeySet(
-        database, KeyCipher(master), settings.signing_alg,
-        publish_for=settings.access_token_ttl + settings.clock_leeway,
-    )
-    revocations = RevocationFeed(
-        open_revocation_log(settings, database), ttl=settings.access_token_ttl + settings.clock_leeway
-    )
-    service = TokenService(
-        settings,
-        users=database,
-        sessions=session_store,
-        keys=keys,
-        mac=RefreshMac(derive(master, "refresh-tokens")),
-        passwords=PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost=settings.argon2_memory_cost,
-            parallelism=settings.argon2_parallelism,
-        ),
-        events=EventRecorder(database),
-        clock=clock,
-        binding=binding_policy(settings),
-        revocations=revocations,
-    )
-    # Counters, denylist and jti cache live with the sessions, so replicas
-    # that share sessions share them; resource clients live with the users.
-    security = open_security_store(settings, session_store) or open_security_store(settings, database)
-    clients = open_security_store(settings, database)
-    if security is not None:
-        service.throttle = Throttle(security, settings)
-        service.denylist = AccessDenylist(security, settings)
-        service.dpop = DpopGuard(security, settings)
     webhook = None
     if settings.webhook_url:
         if not settings.webhook_secret:
@@ -199,19 +109,34 @@ def build_runtime(
         webhook = WebhookSender(
             settings.webhook_url, settings.webhook_secret, clock=clock, queue_size=settings.webhook_queue_size
         )
-        service.events.sink = webhook.submit
-    return Runtime(
-        settings, clock, database, session_store, keys, service,
-        ProxyPolicy.from_cidrs(settings.trusted_proxies), revocations=revocations,
-        security=security, clients=clients, webhook=webhook,
+    stores = stores if stores is not None else open_stores(settings)
+    keys = KeySet(
+        stores.keys, KeyCipher(master), settings.signing_alg,
+        publish_for=settings.access_token_ttl + settings.clock_leeway,
     )
-
-
-def open_revocation_log(settings: Settings, database: Any) -> RevocationLog:
-    """The revocation feed lives in the SQL database when there is one, so
-    replicas share it; the memory engine keeps it in process."""
-    if isinstance(database, SqlStore):
-        from keyturn.stores.sql.revocations import SqlRevocationLog
-
-        return SqlRevocationLog(database.engine, timeout=settings.store_timeout)
-    return MemoryRevocationLog()
+    revocations = RevocationFeed(stores.revocations, ttl=settings.access_token_ttl + settings.clock_leeway)
+    service = TokenService(
+        settings,
+        users=stores.users,
+        sessions=stores.sessions,
+        keys=keys,
+        mac=RefreshMac(derive(master, "refresh-tokens")),
+        passwords=PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost,
+            parallelism=settings.argon2_parallelism,
+        ),
+        events=EventRecorder(stores.events, webhook.submit if webhook is not None else None),
+        clock=clock,
+        binding=binding_policy(settings),
+        # Counters, denylist and jti cache live with the sessions, so
+        # replicas that share sessions share them.
+        throttle=Throttle(stores.security, settings),
+        denylist=AccessDenylist(stores.security, settings),
+        dpop=DpopGuard(stores.security, settings),
+        revocations=revocations,
+    )
+    return Runtime(
+        settings, clock, stores, keys, service, ProxyPolicy.from_cidrs(settings.trusted_proxies),
+        revocations, webhook,
+    )

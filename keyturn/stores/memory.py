@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
-from keyturn.core.denylist import DenyEntry
 from keyturn.core.sessions import Session, lru_victims
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
 from keyturn.errors import ClientNameTaken, StoreUnavailable, UsernameTaken
-from keyturn.service.keys import StoredKey
-from keyturn.stores.protocols import ResourceClient, SecurityEvent
+from keyturn.stores.bundle import SessionEngine, Stores
+from keyturn.stores.protocols import ResourceClient, Revocation, SecurityEvent, StoredKey
 
 
 class MemoryStore:
@@ -198,7 +196,7 @@ class MemorySecurityStore:
     """``beside``: the memory store this state lives next to; it is down
     whenever that one is, as tables of one database would be."""
 
-    def __init__(self, beside: Any = None) -> None:
+    def __init__(self, beside: MemoryStore | None = None) -> None:
         self._beside = beside
         self.counter_rows: dict[str, tuple[int, float, float]] = {}  # count, last_at, expires_at
         self.deny_rows: dict[str, tuple[float, float]] = {}  # created_at, expires_at
@@ -207,7 +205,7 @@ class MemorySecurityStore:
         self.down = False  # tests flip this to simulate an outage
 
     def _check(self) -> None:
-        if self.down or getattr(self._beside, "down", False):
+        if self.down or (self._beside is not None and self._beside.down):
             raise StoreUnavailable()
 
     async def counters(self, keys: Sequence[str], *, now: float) -> dict[str, Counter]:
@@ -243,11 +241,6 @@ class MemorySecurityStore:
         self._check()
         return any((row := self.deny_rows.get(k)) is not None and row[1] > now for k in keys)
 
-    async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
-        self._check()
-        live = [DenyEntry(k, c, e) for k, (c, e) in self.deny_rows.items() if c >= since and e > now]
-        return sorted(live, key=lambda d: (d.created_at, d.key))[:limit]
-
     async def first_use(self, key: str, *, now: float, expires_at: float) -> bool:
         self._check()
         seen = self.jti_rows.get(key)
@@ -282,3 +275,39 @@ class MemorySecurityStore:
         for k in dead_j:
             del self.jti_rows[k]
         return len(dead) + len(dead_d) + len(dead_j)
+
+
+class MemoryRevocationLog:
+    """The revocation feed's log in process (memory engine, tests)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Revocation] = []
+        self._next = 1
+
+    async def add_revocations(self, sids: list[str], *, exp: float, now: float) -> None:
+        for sid in sids:
+            self.rows.append(Revocation(self._next, sid, exp, now))
+            self._next += 1
+
+    async def revocations_after(self, after_id: int, *, now: float, limit: int) -> list[Revocation]:
+        return [r for r in self.rows if r.id > after_id and r.exp > now][:limit]
+
+    async def purge_revocations(self, *, now: float) -> int:
+        before = len(self.rows)
+        self.rows = [r for r in self.rows if r.exp > now]
+        return before - len(self.rows)
+
+
+def memory_stores(database: MemoryStore | None = None) -> Stores:
+    """Every store in process (single-process use: nothing is shared)."""
+    db = database if database is not None else MemoryStore()
+    security = MemorySecurityStore(beside=db)
+    return Stores(
+        users=db, keys=db, events=db, clients=security, revocations=MemoryRevocationLog(),
+        sessions=db, security=security, database=db,
+    )
+
+
+def memory_session_engine(sessions: MemoryStore | None = None) -> SessionEngine:
+    store = sessions if sessions is not None else MemoryStore()
+    return SessionEngine(sessions=store, security=MemorySecurityStore(beside=store), engine=store)

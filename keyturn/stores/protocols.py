@@ -12,11 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from keyturn.core.denylist import DenyEntry
 from keyturn.core.sessions import Session
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
-from keyturn.service.keys import StoredKey
+
+
+class Lifecycle(Protocol):
+    """What every engine (one database or server) does besides storing."""
+
+    async def migrate(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class UserStore(Protocol):
@@ -86,11 +94,17 @@ class SessionStore(Protocol):
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         """Live sessions of every user (admin CLI; may scan)."""
 
-    async def migrate(self) -> None: ...
 
-    async def ping(self) -> None: ...
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A signing key as the database keeps it (private half sealed)."""
 
-    async def close(self) -> None: ...
+    kid: str
+    alg: str
+    private_enc: bytes
+    public_jwk: str  # JSON; empty object for symmetric keys
+    created_at: float
+    retired_at: float | None = None
 
 
 class KeyStore(Protocol):
@@ -148,10 +162,6 @@ class Denylist(Protocol):
         """One O(1) lookup per key. Raises ``StoreUnavailable`` rather than
         answering "not denied" when it cannot tell."""
 
-    async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
-        """Live entries created at or after ``since``, oldest first (for the
-        revocation feed)."""
-
 
 class ReplayCache(Protocol):
     async def first_use(self, key: str, *, now: float, expires_at: float) -> bool:
@@ -176,7 +186,30 @@ class ResourceClientStore(Protocol):
     async def list_clients(self) -> list[ResourceClient]: ...
 
 
-class SecurityStore(CounterStore, Denylist, ReplayCache, ResourceClientStore, Protocol):
-    """All four on one engine, plus housekeeping."""
+class SecurityState(CounterStore, Denylist, ReplayCache, Protocol):
+    """Counters, denylist and replay cache on one engine, plus housekeeping."""
 
     async def purge_security(self, *, now: float) -> int: ...
+
+
+# --- the revocation feed's log ----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revoked session in the feed, until ``exp`` (its last access token's end)."""
+
+    id: int
+    sid: str
+    exp: float
+    at: float
+
+
+class RevocationLog(Protocol):
+    """Where the revocation feed keeps its entries (one per engine)."""
+
+    async def add_revocations(self, sids: list[str], *, exp: float, now: float) -> None: ...
+
+    async def revocations_after(self, after_id: int, *, now: float, limit: int) -> list[Revocation]:
+        """Entries with ``id > after_id`` and ``exp > now``, by id."""
+
+    async def purge_revocations(self, *, now: float) -> int: ...

@@ -46,7 +46,7 @@ async def reset_backends(settings: dict[str, Any]) -> None:
             await client.flushdb()
             await client.aclose()
             continue
-        store = SqlStore.from_url(url, hot_path=False)
+        store = SqlStore.from_url(url)
         try:
             await store.migrate()
             async with store.engine.begin() as conn:

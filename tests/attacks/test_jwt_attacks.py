@@ -157,7 +157,7 @@ async def test_kid_injection_left_no_trace(target: Api) -> None:
     import os
 
     assert not os.path.exists("/tmp/keyturn-pwned")
-    assert len(await target.runtime.database.list_keys()) == 1
+    assert len(await target.runtime.stores.keys.list_keys()) == 1
 
 
 async def test_unknown_kid(target: Api) -> None:

@@ -17,7 +17,7 @@ from tests.conftest import PASSWORD, Api
 async def live_refresh_tokens(api: Api, candidates: list[str]) -> list[str]:
     """Which of ``candidates`` introspection calls active (no side effects)."""
     client, secret = new_client(f"probe-{len(candidates)}-{id(candidates)}", api.clock.now())
-    await api.runtime.clients.add_client(client)
+    await api.runtime.stores.clients.add_client(client)
     auth = {"authorization": "Basic " + base64.b64encode(f"{client.id}:{secret}".encode()).decode()}
     live = []
     for token in candidates:

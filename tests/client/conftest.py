@@ -50,7 +50,7 @@ class Service:
         await self.runtime.service.create_user(username, PASSWORD)
 
     async def live_sessions(self, username: str = "alice") -> int:
-        user = await self.runtime.database.user_by_name(username)
+        user = await self.runtime.stores.users.user_by_name(username)
         return len(await self.runtime.service.list_sessions(user.id))
 
 

@@ -18,7 +18,7 @@ def xff(ip: str) -> dict[str, dict[str, str]]:
 
 
 async def events(api: Api, type_: str) -> list[dict[str, Any]]:
-    found = await api.runtime.database.list_events(limit=1000)
+    found = await api.runtime.stores.events.list_events(limit=1000)
     return [orjson.loads(e.detail) | {"ip": e.ip} for e in found if e.type == type_]
 
 

@@ -44,7 +44,7 @@ async def test_login_with_a_proof_binds_the_session_to_the_key(api: Api) -> None
     assert tokens["token_type"] == "DPoP"
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["cnf"] == {"jkt": key.jkt}
-    session = await api.runtime.session_store.get_session(tokens["session_id"])
+    session = await api.runtime.stores.sessions.get_session(tokens["session_id"])
     assert session.dpop_jkt == key.jkt
 
 

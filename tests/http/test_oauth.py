@@ -25,7 +25,7 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 async def add_client(api: Api) -> dict[str, str]:
     client, secret = new_client("billing", api.clock.now())
-    await api.runtime.clients.add_client(client)
+    await api.runtime.stores.clients.add_client(client)
     return basic(client.id, secret)
 
 
@@ -171,7 +171,7 @@ async def test_disabled_clients_cannot_introspect(make_api: Callable[..., Any]) 
     async with make_api(database_url="memory:") as api:
         tokens = await api.user_and_login()
         client, secret = new_client("old", api.clock.now())
-        await api.runtime.clients.add_client(dataclasses.replace(client, disabled=True))
+        await api.runtime.stores.clients.add_client(dataclasses.replace(client, disabled=True))
         r = await introspect(api, tokens["access_token"], basic(client.id, secret))
         assert r.status_code == 401
 

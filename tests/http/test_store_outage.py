@@ -9,7 +9,7 @@ from typing import Any
 async def test_outage_is_503_and_recovers(make_api: Callable[..., Any]) -> None:
     async with make_api(database_url="memory://") as api:
         tokens = await api.user_and_login()
-        store = api.runtime.database
+        store = api.runtime.stores.database
         store.down = True
         for r in (
             await api.login(),

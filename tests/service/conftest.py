@@ -8,7 +8,7 @@ import pytest
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
 from keyturn.service.wiring import Runtime, build_runtime
-from keyturn.stores.memory import MemoryStore
+from keyturn.stores.memory import memory_stores
 from tests.conftest import PASSWORD
 
 
@@ -24,8 +24,8 @@ def make_runtime(engine: str, clock: FrozenClock, make_settings: Callable[..., S
     @contextlib.asynccontextmanager
     async def make(**overrides: Any) -> AsyncIterator[Runtime]:
         settings = make_settings(**overrides)
-        db = MemoryStore() if engine == "memory" else None
-        rt = build_runtime(settings, clock=clock, database=db)
+        stores = memory_stores() if engine == "memory" else None
+        rt = build_runtime(settings, clock=clock, stores=stores)
         await rt.start()
         try:
             yield rt

@@ -23,7 +23,7 @@ from tests.conftest import FAST_ARGON2_ENV, PASSWORD, Api
 
 
 async def types(api: Api) -> list[str]:
-    return [e.type for e in await api.runtime.database.list_events(limit=1000)]
+    return [e.type for e in await api.runtime.stores.events.list_events(limit=1000)]
 
 
 async def test_the_lifecycle_is_recorded(make_api: Callable[..., Any]) -> None:
@@ -59,7 +59,7 @@ async def test_reuse_event_carries_both_sides(make_api: Callable[..., Any]) -> N
         await api.refresh(a["refresh_token"], headers={"user-agent": "holder/1"})
         api.clock.advance(1)
         await api.refresh(a["refresh_token"], headers={"x-forwarded-for": "198.51.100.6", "user-agent": "thief/1"})
-        [event] = [e for e in await api.runtime.database.list_events() if e.type == "refresh_token_reused"]
+        [event] = [e for e in await api.runtime.stores.events.list_events() if e.type == "refresh_token_reused"]
         detail = orjson.loads(event.detail)
         assert detail["holder"]["ip"] == "203.0.113.7" and detail["holder"]["user_agent"] == "holder/1"
         assert detail["presenter"]["ip"] == "198.51.100.6" and detail["presenter"]["user_agent"] == "thief/1"

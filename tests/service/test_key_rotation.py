@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from keyturn.cli import app as cli_app
 from keyturn.config import load_settings
 from keyturn.errors import ConfigError
-from keyturn.service.keys import StoredKey
+from keyturn.stores.protocols import StoredKey
 from keyturn.service.masterkey import new_master_key
 from tests.conftest import FAST_ARGON2_ENV, Api
 
@@ -104,6 +104,6 @@ async def test_a_configured_hs256_secret_signs_the_tokens(make_api: Callable[...
 async def test_a_stored_weak_hs256_key_refuses_to_start(make_api: Callable[..., Any], api: Api) -> None:
     keys = api.runtime.keys
     weak = StoredKey("weak", "HS256", keys._cipher.seal("weak", b"0123456789abcdef"), "{}", api.clock.now())
-    await api.runtime.database.add_key(weak)
+    await api.runtime.stores.keys.add_key(weak)
     with pytest.raises(ConfigError, match="256 bits"):
         await keys.reload(api.clock.now())

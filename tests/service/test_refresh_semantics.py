@@ -29,7 +29,7 @@ async def test_rotation_slides_idle_expiry(rt: Runtime, clock: FrozenClock) -> N
     assert new.refresh_token != pair.refresh_token
     assert new.refresh_expires_at == clock.now() + rt.settings.refresh_token_ttl
     assert new.session_expires_at == pair.session_expires_at
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session is not None and session.generation == 1
 
 
@@ -76,7 +76,7 @@ async def test_previous_token_after_window_revokes_session(rt: Runtime, clock: F
     clock.advance(rt.settings.reuse_interval + 0.5)
     with pytest.raises(errors.RefreshTokenReused):
         await refresh(rt, pair.refresh_token)
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session is not None and session.revoke_reason == "reuse"  # committed
     with pytest.raises(errors.SessionRevoked):
         await refresh(rt, live.refresh_token)
@@ -102,7 +102,7 @@ async def test_reuse_event_carries_both_sides(rt: Runtime, clock: FrozenClock) -
     clock.advance(60)
     with pytest.raises(errors.RefreshTokenReused):
         await rt.service.refresh(pair.refresh_token, ip="198.51.100.66", user_agent="thief")
-    events = [e for e in await rt.database.list_events() if e.type == "refresh_token_reused"]
+    events = [e for e in await rt.stores.events.list_events() if e.type == "refresh_token_reused"]
     assert len(events) == 1
     import json
 
@@ -126,7 +126,7 @@ async def test_guess_changes_nothing(rt: Runtime, clock: FrozenClock, tamper: st
     with pytest.raises(errors.RefreshTokenInvalid):
         await refresh(rt, guess)
     # The victim's session lives on, untouched.
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session is not None and session.revoked_at is None and session.generation == 0
     assert (await refresh(rt, token)).session_id == pair.session_id
 
@@ -135,11 +135,11 @@ async def test_guess_changes_nothing(rt: Runtime, clock: FrozenClock, tamper: st
 async def test_store_error_never_revokes_or_consumes(engine: str, rt: Runtime, clock: FrozenClock) -> None:
     await new_user(rt)
     pair = await login(rt)
-    rt.session_store.down = True
+    rt.stores.sessions.down = True
     with pytest.raises(errors.StoreUnavailable):
         await refresh(rt, pair.refresh_token)
-    rt.session_store.down = False
-    session = await rt.session_store.get_session(pair.session_id)
+    rt.stores.sessions.down = False
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session is not None and session.revoked_at is None and session.generation == 0
     clock.advance(rt.settings.reuse_interval + 1)
     assert (await refresh(rt, pair.refresh_token)).session_id == pair.session_id
@@ -169,7 +169,7 @@ async def test_max_sessions_evicts_least_recently_used(make_runtime: Callable[..
             await refresh(rt, b.refresh_token)
         assert (await refresh(rt, a2.refresh_token)).session_id == a.session_id
         assert (await refresh(rt, c.refresh_token)).session_id == c.session_id
-        events = [e.type for e in await rt.database.list_events()]
+        events = [e.type for e in await rt.stores.events.list_events()]
         assert "session_evicted" in events
 
 
@@ -183,12 +183,12 @@ async def test_unlimited_by_default(rt: Runtime) -> None:
 async def test_logout_kills_refresh(rt: Runtime) -> None:
     await new_user(rt)
     pair = await login(rt)
-    claims, _ = await rt.service.authenticate(pair.access_token)
+    claims = await rt.service.check_access(pair.access_token)
     await rt.service.logout(claims)
     with pytest.raises(errors.SessionRevoked):
         await refresh(rt, pair.refresh_token)
     with pytest.raises(errors.TokenRevoked):
-        await rt.service.authenticate(pair.access_token)
+        await rt.service.check_access(pair.access_token)
 
 
 async def test_cold_cache_path_matches_warm(rt: Runtime, clock: FrozenClock) -> None:

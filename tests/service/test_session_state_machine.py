@@ -15,7 +15,7 @@ from keyturn.clock import FrozenClock
 from keyturn.config import Settings
 from keyturn.service.masterkey import new_master_key
 from keyturn.service.wiring import build_runtime
-from keyturn.stores.memory import MemoryStore
+from keyturn.stores.memory import memory_stores
 from tests.conftest import FAST_ARGON2, PASSWORD
 
 IDLE, ABSOLUTE, WINDOW, MAX_SESSIONS = 100.0, 300.0, 10.0, 2
@@ -48,7 +48,7 @@ class SessionMachine(RuleBasedStateMachine):
             refresh_ip_max_invalid=100_000,  # guesses are modelled unthrottled; throttling: tests/service/test_throttling.py
             **FAST_ARGON2,
         )
-        self.rt = build_runtime(s, clock=self.clock, database=MemoryStore())
+        self.rt = build_runtime(s, clock=self.clock, stores=memory_stores())
         self.sessions: list[ModelSession] = []
 
     def run(self, coro):  # type: ignore[no-untyped-def]
@@ -111,7 +111,7 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def logout(self, data: st.DataObject) -> None:
         m = data.draw(st.sampled_from(self.sessions))
-        self.run(self.rt.session_store.revoke_session(m.id, now=self.clock.now(), reason="logout"))
+        self.run(self.rt.stores.sessions.revoke_session(m.id, now=self.clock.now(), reason="logout"))
         m.revoked = True
 
     def check_refresh(self, m: ModelSession, gen: int) -> None:
@@ -151,7 +151,7 @@ class SessionMachine(RuleBasedStateMachine):
     def store_agrees(self) -> None:
         now = self.clock.now()
         for m in self.sessions:
-            s = self.run(self.rt.session_store.get_session(m.id))
+            s = self.run(self.rt.stores.sessions.get_session(m.id))
             assert s is not None
             assert s.generation == m.gen
             assert (s.revoked_at is not None) == m.revoked, "revocation state diverged"

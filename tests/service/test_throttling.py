@@ -35,7 +35,7 @@ async def test_account_locks_after_max_failures_and_the_right_password_gets_the_
         assert right.json() == wrong.json()
         assert right.json()["code"] == "rate_limited"
         assert right.headers["retry-after"] == wrong.headers["retry-after"] == "1"
-        types = [e.type for e in await api.runtime.database.list_events(limit=100)]
+        types = [e.type for e in await api.runtime.stores.events.list_events(limit=100)]
         assert types.count("lockout") == 1
         api.clock.advance(1)
         assert (await api.login("alice", PASSWORD)).status_code == 200
@@ -133,7 +133,7 @@ async def test_the_refresh_limit_is_shared_through_the_store(make_api: Callable[
     async with make_api(refresh_ip_max_invalid=3, **PROXY) as api:
         for _ in range(3):
             await api.refresh("garbage", **xff("198.51.100.66"))
-        counters = await api.runtime.security.counters(
+        counters = await api.runtime.stores.security.counters(
             [f"refresh:198.51.100.66:{int(window_start(api.clock.now()))}"], now=api.clock.now()
         )
         assert [c.count for c in counters.values()] == [3]

@@ -1,5 +1,9 @@
-"""The ``store`` fixture: one test body per engine (memory, sqlite,
-postgresql, mariadb, redis, redis-cluster), Starlette-style."""
+"""The one engine fixture: ``stores`` is a fresh, empty bundle of each engine
+(memory, sqlite, postgresql, mariadb, redis, redis-cluster), Starlette-style;
+every contract suite takes its store from it (``store`` = sessions,
+``security_store``, ``database`` = users/keys/events, ``client_store``,
+``revocation_log``). Redis holds sessions and security state only: its
+bundle keeps the rest in memory, as a deployment keeps it in SQL."""
 
 from __future__ import annotations
 
@@ -16,14 +20,21 @@ import redis
 from keyturn.clock import FrozenClock
 from keyturn.config import Settings
 from keyturn.service.wiring import Runtime, build_runtime
-from keyturn.stores.memory import MemoryStore
+from keyturn.stores.bundle import Stores
+from keyturn.stores.memory import memory_stores
+from keyturn.stores.redis.bundle import redis_session_engine_on
 from keyturn.stores.redis.sessions import RedisSessionStore, open_client
+from keyturn.stores.sql.bundle import sql_stores_on
 from keyturn.stores.sql.store import SqlStore
 from tests.conftest import backend_unavailable, free_port
 from tests.stores import backends as b
 
 ENGINES = ["memory", "sqlite", "postgresql", "mariadb", "redis", "redis-cluster"]
-SQL_TABLES = ("kt_sessions", "kt_users", "kt_signing_keys", "kt_events", "kt_revocations")
+SQL_TABLES = (
+    "kt_sessions", "kt_users", "kt_signing_keys", "kt_events", "kt_revocations",
+    "kt_counters", "kt_denylist", "kt_dpop_jti", "kt_resource_clients",
+)
+DATABASE_ENGINES = ["memory", "sqlite", "postgresql", "mariadb"]
 _RUN = secrets.token_hex(4)
 _counter = itertools.count()
 
@@ -123,69 +134,94 @@ def unique_prefix() -> str:
     return f"kt-test-{_RUN}-{next(_counter)}"
 
 
-
-
-async def open_store(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+async def open_stores(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
+    """A fresh, empty bundle of ``engine``."""
     if engine == "memory":
-        return MemoryStore()
+        return memory_stores()
     if engine == "sqlite":
         store = SqlStore.from_url(f"sqlite:///{tmp_path}/store.db")
         await store.migrate()
-        return store
+        return sql_stores_on(store)
     if engine in ("postgresql", "mariadb"):
         url = request.getfixturevalue("postgres_url" if engine == "postgresql" else "mysql_url")
         store = SqlStore.from_url(url, pool_size=20, pool_timeout=10)
         await _wipe_sql(store)
-        return store
+        return sql_stores_on(store)
     url = request.getfixturevalue("redis_url" if engine == "redis" else "redis_cluster_url")
     rstore = RedisSessionStore(open_client(url, timeout=5.0), prefix=unique_prefix(), timeout=5.0)
     await rstore.migrate()
-    return rstore
+    return memory_stores().with_sessions(redis_session_engine_on(rstore))
 
 
-async def close_store(store: Any) -> None:
-    if isinstance(store, RedisSessionStore):
-        await _wipe_redis(store)
-    await store.close()
+async def close_stores(stores: Stores) -> None:
+    if isinstance(stores.sessions, RedisSessionStore):
+        await _wipe_redis(stores.sessions)
+    await stores.close()
 
 
-@pytest.fixture(params=ENGINES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """A fresh, empty session store of each engine."""
-    s = await open_store(request.param, request, tmp_path)
+async def _each(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    s = await open_stores(request.param, request, tmp_path)
     try:
         yield s
     finally:
-        await close_store(s)
+        await close_stores(s)
+
+
+@pytest.fixture(params=ENGINES)
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    """A fresh, empty bundle of each engine."""
+    async for s in _each(request, tmp_path):
+        yield s
+
+
+@pytest.fixture(params=DATABASE_ENGINES)
+async def database_stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    """A fresh, empty bundle of each engine that can be the database."""
+    async for s in _each(request, tmp_path):
+        yield s
+
+
+@pytest.fixture
+def store(stores: Stores) -> Any:
+    """The session store of each engine."""
+    return stores.sessions
+
+
+@pytest.fixture
+def security_store(stores: Stores) -> Any:
+    """Counters, denylist and replay cache of each engine."""
+    return stores.security
+
+
+@pytest.fixture
+def database(database_stores: Stores) -> Any:
+    """Users, keys and events (one object per database engine)."""
+    return database_stores.users
+
+
+@pytest.fixture
+def client_store(database_stores: Stores) -> Any:
+    """Resource-server clients: the database engines (never Redis)."""
+    return database_stores.clients
+
+
+@pytest.fixture
+def revocation_log(database_stores: Stores) -> Any:
+    """The revocation feed's log: the database engines."""
+    return database_stores.revocations
 
 
 @pytest.fixture
 def make_runtime(
-    store: Any, clock: FrozenClock, make_settings: Callable[..., Settings]
+    stores: Stores, clock: FrozenClock, make_settings: Callable[..., Settings]
 ) -> Callable[..., Any]:
-    """A started Runtime (TokenService) on ``store``; SQL engines also hold
-    users and keys, the others get an in-memory database beside them."""
-    database = store if isinstance(store, SqlStore) else MemoryStore()
+    """A started Runtime (TokenService) on each engine's bundle."""
     master = make_settings().master_key
 
     async def make(**overrides: Any) -> Runtime:
         settings = make_settings(master_key=master, **overrides)
-        rt = build_runtime(settings, clock=clock, database=database, session_store=store)
+        rt = build_runtime(settings, clock=clock, stores=stores)
         await rt.start()
         return rt
 
     return make
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql", "mariadb"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """A fresh, empty store of each engine that can hold users and keys."""
-    s = await open_store(request.param, request, tmp_path)
-    try:
-        yield s
-    finally:
-        await close_store(s)
-
-
-# The security stores' engines (counters, denylist, replay cache, clients).
-from tests.stores.security_engines import client_store, security_store  # noqa: E402,F401 - fixtures

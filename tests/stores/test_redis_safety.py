@@ -122,7 +122,7 @@ async def test_security_state_lives_beside_redis_sessions(local_redis: Any, make
     try:
         async with make_api(session_store_url="redis://127.0.0.1:6379/0", redis_key_prefix=prefix,
                             refresh_ip_max_invalid=3) as api:
-            assert isinstance(api.runtime.security, RedisSecurityStore)
+            assert isinstance(api.runtime.stores.security, RedisSecurityStore)
             a = await api.user_and_login()
             assert (await api.post("/auth/logout", a["access_token"])).status_code == 204
             r = await api.get("/auth/me", a["access_token"])

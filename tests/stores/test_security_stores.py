@@ -63,18 +63,6 @@ async def test_denylist_extends_and_never_shortens(security_store: Any) -> None:
     assert await security_store.any_denied([a], now=NOW + 99)
 
 
-async def test_denied_since_lists_live_entries_in_order(security_store: Any) -> None:
-    base = NOW + 1000 + secrets.randbelow(10**6)  # an instant no other test uses
-    a, b, c = fresh("s"), fresh("s"), fresh("j")
-    await security_store.deny([a], now=base, expires_at=base + 100)
-    await security_store.deny([b], now=base + 1, expires_at=base + 5)
-    await security_store.deny([c], now=base + 2, expires_at=base + 100)
-    found = [e.key for e in await security_store.denied_since(base, now=base + 3)]
-    assert found[:3] == [a, b, c]
-    later = [e.key for e in await security_store.denied_since(base + 1, now=base + 6)]
-    assert b not in later and c in later and a not in later
-
-
 async def test_replay_cache_admits_a_key_once(security_store: Any) -> None:
     key = fresh("dpop")
     assert await security_store.first_use(key, now=NOW, expires_at=NOW + 60)

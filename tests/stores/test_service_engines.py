@@ -42,7 +42,7 @@ async def test_100_concurrent_refreshes_get_one_successor(make_runtime: Callable
     clock.advance(1)
     answers = await asyncio.gather(*(refresh(rt, pair.refresh_token) for _ in range(100)))
     assert len({a.refresh_token for a in answers}) == 1
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session.generation == 1
 
 
@@ -65,7 +65,7 @@ async def test_reuse_outside_the_window_revokes_and_commits(make_runtime: Callab
         await refresh(rt, pair.refresh_token)
     with pytest.raises(SessionRevoked):
         await refresh(rt, new.refresh_token)
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session.revoke_reason == "reuse"
 
 
@@ -113,10 +113,10 @@ async def test_logout_all_and_listing(make_runtime: Callable[..., Any], clock: F
     first = await login(rt)
     clock.advance(1)
     second = await rt.service.login("alice", PASSWORD, ip="203.0.113.7", user_agent="ua")
-    claims, _ = await rt.service.authenticate(second.access_token)
+    claims = await rt.service.check_access(second.access_token)
     listed = await rt.service.list_sessions(claims.sub)
     assert [s.id for s in listed] == [second.session_id, first.session_id]
     assert sorted(await rt.service.logout_all(claims)) == sorted([first.session_id, second.session_id])
     with pytest.raises(TokenRevoked):
-        await rt.service.authenticate(first.access_token)
+        await rt.service.check_access(first.access_token)
     assert await rt.service.list_sessions(claims.sub) == []

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from keyturn.config import Settings
+from keyturn.errors import ConfigError
+from keyturn.service.wiring import build_runtime
 from keyturn.stores.sql.engine import async_url
 
 
@@ -26,3 +31,23 @@ def test_async_url(plain: str, full: str) -> None:
 def test_bad_urls(bad: str) -> None:
     with pytest.raises(ValueError):
         async_url(bad)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"database_url": "sqlite:///:memory:"}, "KEYTURN_DATABASE_URL"),
+        ({"database_url": "postgresql+psycopg://u@127.0.0.1/db"}, "KEYTURN_DATABASE_URL"),
+        ({"database_url": "mysql+aiomysql://root@127.0.0.1/db"}, "KEYTURN_DATABASE_URL"),
+        ({"database_url": "redis://127.0.0.1:6379/0"}, "KEYTURN_DATABASE_URL"),
+        ({"database_url": "memory:", "session_store_url": "sqlite:///:memory:"}, "KEYTURN_SESSION_STORE_URL"),
+    ],
+)
+def test_urls_the_hot_path_cannot_serve_are_refused_at_start(
+    settings: dict[str, str], named: str, make_settings: Callable[..., Settings]
+) -> None:
+    """One implementation per operation: no URL falls back to another one."""
+    with pytest.raises(ConfigError) as refused:
+        build_runtime(make_settings(**settings))
+    assert str(refused.value.description).startswith(named + ":")
+    assert "\n" not in refused.value.description

@@ -7,7 +7,6 @@ Keys (``p`` = ``KEYTURN_REDIS_KEY_PREFIX``):
 * ``p:ctr:<key>`` — hash ``n`` (count), ``last``, ``exp``;
 * ``p:{deny}:<key>`` — the entry's expiry; every denylist key shares the
   ``{deny}`` slot so one bearer check is one MGET;
-* ``p:{deny}:log`` — sorted set of entries by creation time (for listing);
 * ``p:jti:<key>`` — a seen DPoP proof, until its expiry.
 
 Expiry is kept twice: as a Redis TTL (so nothing lingers) and as a value
@@ -19,11 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
-from keyturn.core.denylist import DenyEntry
 from keyturn.core.throttle import Counter
-from keyturn.stores.redis.sessions import redis_guarded
+from keyturn.stores.redis.sessions import RedisClient, RedisSessionStore, redis_guarded
 
 
 _INCREMENT = """
@@ -41,14 +38,11 @@ return n
 """
 
 _DENY = """
-local now, exp, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-for i = 1, #KEYS - 1 do
+local exp, ttl = tonumber(ARGV[1]), ARGV[2]
+for i = 1, #KEYS do
   local old = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if old <= now then
-    redis.call('ZADD', KEYS[#KEYS], now, KEYS[i])
-  end
   if old < exp then
-    redis.call('SET', KEYS[i], ARGV[2], 'PX', ttl)
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ttl)
   end
 end
 return 1
@@ -69,7 +63,7 @@ def _ttl_ms(expires_at: float, now: float) -> str:
 class RedisSecurityStore:
     """CounterStore + Denylist + ReplayCache on the session store's Redis."""
 
-    def __init__(self, client: Any, *, prefix: str = "kt", timeout: float = 3.0) -> None:
+    def __init__(self, client: RedisClient, *, prefix: str = "kt", timeout: float = 3.0) -> None:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
@@ -78,7 +72,7 @@ class RedisSecurityStore:
         self._first_use = client.register_script(_FIRST_USE)
 
     @classmethod
-    def beside(cls, sessions: Any) -> RedisSecurityStore:
+    def beside(cls, sessions: RedisSessionStore) -> RedisSecurityStore:
         """On the same client as a ``RedisSessionStore``."""
         return cls(sessions.client, prefix=sessions.prefix, timeout=sessions.timeout)
 
@@ -88,10 +82,6 @@ class RedisSecurityStore:
     def _deny_key(self, key: str) -> str:
         return f"{self.prefix}:{{deny}}:{key}"
 
-    @property
-    def _deny_log(self) -> str:
-        return f"{self.prefix}:{{deny}}:log"
-
     # --- counters -------------------------------------------------------------
 
     @redis_guarded
@@ -99,7 +89,7 @@ class RedisSecurityStore:
         rows = await asyncio.gather(*(self.client.hmget(self._ctr(k), ["n", "last", "exp"]) for k in keys))
         out: dict[str, Counter] = {}
         for key, (n, last, exp) in zip(keys, rows, strict=True):
-            if n is not None and exp is not None and float(exp) > now:
+            if n is not None and last is not None and exp is not None and float(exp) > now:
                 out[key] = Counter(int(n), float(last))
         return out
 
@@ -119,27 +109,12 @@ class RedisSecurityStore:
         if not keys:
             return
         names = [self._deny_key(k) for k in dict.fromkeys(keys)]
-        await self._deny(keys=[*names, self._deny_log], args=[repr(now), repr(expires_at), _ttl_ms(expires_at, now)])
+        await self._deny(keys=names, args=[repr(expires_at), _ttl_ms(expires_at, now)])
 
     @redis_guarded
     async def any_denied(self, keys: Sequence[str], *, now: float) -> bool:
         values = await self.client.mget([self._deny_key(k) for k in keys])
         return any(v is not None and float(v) > now for v in values)
-
-    @redis_guarded
-    async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
-        members = await self.client.zrangebyscore(self._deny_log, since, "+inf", withscores=True)
-        if not members:
-            return []
-        names = [bytes(m).decode() for m, _ in members]
-        values = await self.client.mget(names)
-        head = len(self._deny_key(""))
-        out = [
-            DenyEntry(name[head:], float(score), float(v))
-            for name, (_, score), v in zip(names, members, values, strict=True)
-            if v is not None and float(v) > now
-        ]
-        return sorted(out, key=lambda d: (d.created_at, d.key))[:limit]
 
     # --- DPoP jti replay cache --------------------------------------------------
 
@@ -154,6 +129,6 @@ class RedisSecurityStore:
 
     @redis_guarded
     async def purge_security(self, *, now: float) -> int:
-        """Entries expire on their own (TTL); trim the log's old members."""
-        horizon = now - 86_400 * 2
-        return int(await self.client.zremrangebyscore(self._deny_log, "-inf", horizon))
+        """Entries expire on their own (TTL). Earlier versions also kept an
+        unexpiring ``{deny}:log`` sorted set that nothing reads: drop it."""
+        return int(await self.client.unlink(self._deny_key("log")))

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -34,6 +34,7 @@ from keyturn.core.sessions import Session
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.redis import lua
 
+RedisClient: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-def redis_guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def redis_guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Bound a store method (of an object with ``timeout``) in time and turn
     Redis faults into ``StoreUnavailable``: fail closed, never a 500."""
 
@@ -101,7 +102,7 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[0::2], flat[1::2], strict=True))
 
 
-def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> Any:
+def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> RedisClient:
     """``redis://``, ``rediss://``; ``redis+cluster://h:p,h:p`` or
     ``?cluster=1`` for Redis Cluster.
 
@@ -137,12 +138,15 @@ def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: 
 class RedisSessionStore:
     """SessionStore on Redis. Keys of one user share one Cluster slot."""
 
-    def __init__(self, client: Any, *, prefix: str = "kt", timeout: float = 3.0) -> None:
+    def __init__(
+        self, client: RedisClient, *, prefix: str = "kt", timeout: float = 3.0, allow_eviction: bool = False
+    ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ConfigError("KEYTURN_REDIS_KEY_PREFIX: must not contain braces (they select the Cluster slot)")
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
+        self.allow_eviction = allow_eviction  # KEYTURN_REDIS_ALLOW_EVICTION
         self._create = client.register_script(lua.CREATE)
         self._rotate = client.register_script(lua.ROTATE)
         self._revoke = client.register_script(lua.REVOKE)
@@ -151,18 +155,16 @@ class RedisSessionStore:
         self._purge = client.register_script(lua.PURGE)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisSessionStore:
-        url = settings.session_store_url
-        if url is None:
-            raise ConfigError("KEYTURN_SESSION_STORE_URL: not set")
+    def from_settings(cls, settings: Settings, url: str) -> RedisSessionStore:
         client = open_client(
             # Redis connections are cheap; enough that requests rarely queue.
             url, timeout=settings.store_timeout, pool_size=max(settings.pool_size, 256),
             pool_timeout=settings.pool_timeout,
         )
-        store = cls(client, prefix=settings.redis_key_prefix, timeout=settings.store_timeout)
-        store.allow_eviction = settings.redis_allow_eviction
-        return store
+        return cls(
+            client, prefix=settings.redis_key_prefix, timeout=settings.store_timeout,
+            allow_eviction=settings.redis_allow_eviction,
+        )
 
     # --- keys -----------------------------------------------------------------
 
@@ -182,11 +184,9 @@ class RedisSessionStore:
         if hint is not None:
             return hint
         raw = await self.client.get(self._owner_key(sid))
-        return None if raw is None else bytes(raw).decode()
+        return None if raw is None else raw if isinstance(raw, str) else raw.decode()
 
     # --- lifecycle ------------------------------------------------------------
-
-    allow_eviction = False  # KEYTURN_REDIS_ALLOW_EVICTION
 
     @redis_guarded
     async def migrate(self) -> None:
@@ -239,7 +239,7 @@ class RedisSessionStore:
         owner = await self._owner(session_id, user_id)
         if owner is None:
             return None
-        h = await self.client.hgetall(self._hash(owner, session_id))
+        h = cast("dict[bytes, bytes]", await self.client.hgetall(self._hash(owner, session_id)))
         return _session(session_id, h) if h else None
 
     @redis_guarded
@@ -303,7 +303,7 @@ class RedisSessionStore:
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         found: list[Session] = []
         for key in await self._scan_sessions():
-            h = await self.client.hgetall(key)
+            h = cast("dict[bytes, bytes]", await self.client.hgetall(key))
             if h:
                 s = _session(h[b"sid"].decode(), h)
                 if s.is_live(now):

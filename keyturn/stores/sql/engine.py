@@ -10,8 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -20,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.sql.hot import driver_unavailable_errors
+from keyturn.stores.sql.hot import driver_unavailable_errors, private_sqlite_file
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -58,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     if full.startswith("sqlite"):
         path = full.split(":///", 1)[1].split("?", 1)[0] if ":///" in full else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(path)
         # One connection per process: SQLite has one writer anyway, and a
         # single connection never meets "database is locked" from itself.
         engine = create_async_engine(
@@ -150,11 +149,13 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     return bool(args) and args[0] in _DEADLOCK_MYSQL
 
 
-def guarded(timeout_attr: str = "_timeout") -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+def guarded(
+    timeout_attr: str = "_timeout",
+) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
     """Bound a store call in time and turn infrastructure faults into
     ``StoreUnavailable`` (503, fail closed). Integrity errors pass through."""
 
-    def wrap(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    def wrap(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
         @functools.wraps(fn)
         async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
             timeout = getattr(args[0], timeout_attr, 5.0)

@@ -4,33 +4,24 @@ One refresh needs one statement: the conditional UPDATE (and a cold cache
 adds one SELECT). Through SQLAlchemy's async layer each of those costs a
 BEGIN, a cursor, a COMMIT and a pool reset — with aiosqlite, a thread hop
 each; with asyncpg, a round trip each. Here a single autocommitted statement
-is one hop / one round trip, on a prepared statement. Everything else stays
-on SQLAlchemy (``sql.py``); the statements below are the same ones it builds.
+is one hop / one round trip, on a prepared statement. This is the only SQL
+implementation of these three operations; everything else stays on
+SQLAlchemy (``store.py``). Column lists and the row mapper come from
+``schema.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from keyturn.core.sessions import Session
-
-_COLUMNS = (
-    "id, user_id, salt, generation, created_at, rotated_at, last_used_at, idle_expires_at, "
-    "absolute_expires_at, login_ip, user_agent, last_ip, last_user_agent, dpop_jkt, revoked_at, revoke_reason"
-)
-
-
-def _session(row: Any) -> Session:
-    return Session(
-        id=row[0], user_id=row[1], salt=bytes(row[2]), generation=row[3], created_at=row[4],
-        rotated_at=row[5], last_used_at=row[6], idle_expires_at=row[7], absolute_expires_at=row[8],
-        login_ip=row[9], user_agent=row[10], last_ip=row[11], last_user_agent=row[12],
-        dpop_jkt=row[13], revoked_at=row[14], revoke_reason=row[15],
-    )
+from keyturn.errors import ConfigError
+from keyturn.stores.sql.schema import SESSION_SELECT, session_from_row
 
 
 class HotPath(Protocol):
@@ -40,6 +31,10 @@ class HotPath(Protocol):
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None,
     ) -> bool: ...
+
+    async def any_denied(self, keys: Sequence[str], now: float) -> bool: ...
+
+    async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -68,11 +63,26 @@ class _Lazy:
         return res
 
 
+def private_sqlite_file(path: str) -> None:
+    """Create the SQLite database owner-only (0600) before SQLite opens it:
+    SQLite gives the -wal and -shm files the database's mode, so all three
+    are private. An existing database readable by others is tightened."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                each.chmod(0o600)
+        except FileNotFoundError:
+            continue
+
+
 class SqliteHotPath(_Lazy):
     """One dedicated aiosqlite connection in autocommit mode: a single
     UPDATE is atomic in SQLite, so no explicit transaction is needed."""
 
-    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = ?"
+    _GET = f"SELECT {SESSION_SELECT} FROM kt_sessions WHERE id = ?"
     _ROTATE = (
         "UPDATE kt_sessions SET generation = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?, "
         "last_ip = ?, last_user_agent = ? "
@@ -87,7 +97,7 @@ class SqliteHotPath(_Lazy):
     async def _open(self) -> Any:
         import aiosqlite
 
-        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(self._path)
         conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10)
         await conn.execute("PRAGMA busy_timeout=10000")
         await conn.execute("PRAGMA synchronous=NORMAL")
@@ -99,7 +109,7 @@ class SqliteHotPath(_Lazy):
         # await would hold a read snapshot that a later UPDATE on this
         # connection could not upgrade (SQLITE_BUSY_SNAPSHOT, no retry).
         rows = await conn.execute_fetchall(self._GET, (session_id,))
-        return _session(rows[0]) if rows else None
+        return session_from_row(rows[0]) if rows else None
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
@@ -122,6 +132,10 @@ class SqliteHotPath(_Lazy):
         )
         return bool(rows)
 
+    async def ping(self) -> None:
+        conn = await self._get()
+        await conn.execute_fetchall("SELECT 1")
+
     async def close(self) -> None:
         conn = self._take()
         if conn is not None:
@@ -131,7 +145,7 @@ class SqliteHotPath(_Lazy):
 class PostgresHotPath(_Lazy):
     """An asyncpg pool; statements are prepared once per connection."""
 
-    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = $1"
+    _GET = f"SELECT {SESSION_SELECT} FROM kt_sessions WHERE id = $1"
     _ROTATE = (
         "UPDATE kt_sessions SET generation = $1, rotated_at = $2, last_used_at = $2, idle_expires_at = $3, "
         "last_ip = $4, last_user_agent = $5 "
@@ -157,7 +171,7 @@ class PostgresHotPath(_Lazy):
         pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             row = await conn.fetchrow(self._GET, session_id)
-        return _session(row) if row else None
+        return session_from_row(row) if row else None
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
@@ -180,6 +194,11 @@ class PostgresHotPath(_Lazy):
             )
         return row is not None
 
+    async def ping(self) -> None:
+        pool = await self._get()
+        async with pool.acquire(timeout=self._timeout) as conn:
+            await conn.fetchval("SELECT 1")
+
     async def close(self) -> None:
         pool = self._take()
         if pool is not None:
@@ -190,7 +209,7 @@ class MysqlHotPath(_Lazy):
     """An asyncmy pool in autocommit mode: the conditional UPDATE is one round
     trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's ROLLBACK)."""
 
-    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = %s"
+    _GET = f"SELECT {SESSION_SELECT} FROM kt_sessions WHERE id = %s"
     _ROTATE = (
         "UPDATE kt_sessions SET generation = %s, rotated_at = %s, last_used_at = %s, idle_expires_at = %s, "
         "last_ip = %s, last_user_agent = %s "
@@ -230,7 +249,7 @@ class MysqlHotPath(_Lazy):
 
     async def get_session(self, session_id: str) -> Session | None:
         _, row = await self._run(self._GET, (session_id,))
-        return _session(row) if row else None
+        return session_from_row(row) if row else None
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
@@ -251,6 +270,9 @@ class MysqlHotPath(_Lazy):
         )
         return row is not None
 
+    async def ping(self) -> None:
+        await self._run("SELECT 1", ())
+
     async def close(self) -> None:
         pool = self._take()
         if pool is not None:
@@ -267,21 +289,25 @@ async def _reset_if_in_transaction(conn: Any) -> None:
         await conn.execute("ROLLBACK")
 
 
-def hot_path_for(url: str, *, pool_size: int, timeout: float) -> HotPath | None:
-    """A driver-level hot path where we have one; ``None`` keeps SQLAlchemy."""
+def hot_path_for(url: str, *, pool_size: int, timeout: float, setting: str) -> HotPath:
+    """The driver-level hot path for ``url``; a URL it cannot serve (an
+    in-memory SQLite, another driver) is refused naming ``setting``."""
     scheme, _, rest = url.partition("://")
     base = scheme.split("+", 1)[0].lower()
     if base == "sqlite":
         path = rest[1:] if rest.startswith("/") else rest
         path = path.split("?", 1)[0]
         if not path or path == ":memory:":
-            return None
+            raise ConfigError(f"{setting}: an in-memory SQLite database cannot be shared; give a file path")
         return SqliteHotPath(path)
     if base in ("postgresql", "postgres") and (scheme.lower() in ("postgresql", "postgres", "postgresql+asyncpg")):
         return PostgresHotPath(f"postgresql://{rest}", pool_size=pool_size, timeout=timeout)
     if base in ("mysql", "mariadb") and scheme.lower() in ("mysql", "mariadb", "mysql+asyncmy"):
         return MysqlHotPath(f"mysql://{rest}", pool_size=pool_size, timeout=timeout)
-    return None
+    raise ConfigError(
+        f"{setting}: unsupported database URL scheme {scheme!r} "
+        "(use sqlite:///PATH, postgresql://, mysql:// or mariadb://)"
+    )
 
 
 def driver_unavailable_errors() -> tuple[type[BaseException], ...]:

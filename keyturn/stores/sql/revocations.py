@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.service.feed import Revocation
+from keyturn.stores.protocols import Revocation
 from keyturn.stores.sql.engine import guarded
 from keyturn.stores.sql.schema import revocations
 

@@ -6,15 +6,31 @@ MySQL, and exact enough for sub-millisecond grace windows).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
+import sqlalchemy.dialects.mysql
+
+from keyturn.core.sessions import Session
 
 metadata = sa.MetaData()
+
+
+def exact_name(length: int) -> sa.types.TypeEngine[str]:
+    """A name compared byte for byte on every engine. Names arrive
+    normalised (NFKC + case-fold, ``core.users``); MySQL/MariaDB's default
+    ``utf8mb4_general_ci`` would also fold accents (``àlîcé`` = ``alice``),
+    so there the column is ``utf8mb4_bin``. PostgreSQL and SQLite compare
+    bytes already."""
+    return sa.String(length).with_variant(
+        sa.dialects.mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
 
 users = sa.Table(
     "kt_users",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("username", sa.String(255), nullable=False, unique=True),
+    sa.Column("username", exact_name(255), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
@@ -115,8 +131,22 @@ resource_clients = sa.Table(
     "kt_resource_clients",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", exact_name(255), nullable=False, unique=True),
     sa.Column("secret_hash", sa.String(128), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
 )
+
+
+# The one session row mapper, for every SQL statement that reads sessions:
+# columns in table order (``SELECT <SESSION_COLUMNS>`` or ``sessions.select()``).
+SESSION_COLUMNS: tuple[str, ...] = tuple(c.name for c in sessions.columns)
+SESSION_SELECT = ", ".join(SESSION_COLUMNS)
+
+
+def session_from_row(row: Sequence[object]) -> Session:
+    """A ``Session`` from a row whose columns are ``SESSION_COLUMNS``, in order."""
+    fields = dict(zip(SESSION_COLUMNS, row, strict=True))
+    salt = fields["salt"]
+    fields["salt"] = bytes(salt) if isinstance(salt, (bytes, bytearray, memoryview)) else salt
+    return Session(**fields)  # type: ignore[arg-type]

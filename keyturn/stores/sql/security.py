@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from keyturn.core.denylist import DenyEntry
 from keyturn.core.throttle import Counter
 from keyturn.errors import ClientNameTaken
 from keyturn.stores.protocols import ResourceClient
 from keyturn.stores.sql.engine import guarded
+from keyturn.stores.sql.hot import HotPath
 from keyturn.stores.sql.schema import counters, denylist, dpop_jti, resource_clients
 
 _C, _D, _J, _R = counters.c, denylist.c, dpop_jti.c, resource_clients.c
@@ -36,12 +36,10 @@ async def _insert_or_false(conn: AsyncConnection, stmt: Any) -> bool:
 class SqlSecurityStore:
     """CounterStore + Denylist + ReplayCache + ResourceClientStore."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, hot: Any = None) -> None:
+    def __init__(self, engine: AsyncEngine, hot: HotPath, *, timeout: float = 3.0) -> None:
         self.engine = engine
         self._timeout = timeout
-        # The session store's driver-level hot path (``keyturn.stores.sql.hot``), when it has
-        # one: the per-request denylist check goes through it.
-        self._hot = hot if hasattr(hot, "any_denied") else None
+        self._hot = hot  # the per-request denylist check is the hot path's
 
     # --- counters -----------------------------------------------------------
 
@@ -102,24 +100,7 @@ class SqlSecurityStore:
 
     @guarded()
     async def any_denied(self, keys: Sequence[str], *, now: float) -> bool:
-        if self._hot is not None:
-            return bool(await self._hot.any_denied(list(keys), now))
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(_D.key).where(_D.key.in_(list(keys)), _D.expires_at > now).limit(1))
-            ).first()
-        return row is not None
-
-    @guarded()
-    async def denied_since(self, since: float, *, now: float, limit: int = 1000) -> list[DenyEntry]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(_D.key, _D.created_at, _D.expires_at)
-                .where(_D.created_at >= since, _D.expires_at > now)
-                .order_by(_D.created_at, _D.key)
-                .limit(limit)
-            )
-            return [DenyEntry(r.key, float(r.created_at), float(r.expires_at)) for r in rows]
+        return await self._hot.any_denied(list(keys), now)
 
     # --- DPoP jti replay cache ------------------------------------------------
 

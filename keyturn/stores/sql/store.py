@@ -18,34 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from keyturn.core.sessions import Session, lru_victims
 from keyturn.core.users import User
 from keyturn.errors import UsernameTaken
-from keyturn.service.keys import StoredKey
-from keyturn.stores.protocols import SecurityEvent
+from keyturn.stores.protocols import SecurityEvent, StoredKey
 from keyturn.stores.sql.engine import guarded, is_sqlite, make_engine, upgrade
 from keyturn.stores.sql.hot import HotPath, hot_path_for
-from keyturn.stores.sql.schema import events, sessions, signing_keys, users
+from keyturn.stores.sql.security import SqlSecurityStore
+from keyturn.stores.sql.schema import events, session_from_row, sessions, signing_keys, users
 
 _S = sessions.c
-
-
-def _session(row: Any) -> Session:
-    return Session(
-        id=row.id,
-        user_id=row.user_id,
-        salt=bytes(row.salt),
-        created_at=row.created_at,
-        absolute_expires_at=row.absolute_expires_at,
-        idle_expires_at=row.idle_expires_at,
-        generation=row.generation,
-        rotated_at=row.rotated_at,
-        last_used_at=row.last_used_at,
-        login_ip=row.login_ip,
-        user_agent=row.user_agent,
-        last_ip=row.last_ip,
-        last_user_agent=row.last_user_agent,
-        dpop_jkt=row.dpop_jkt,
-        revoked_at=row.revoked_at,
-        revoke_reason=row.revoke_reason,
-    )
 
 
 def _user(row: Any) -> User:
@@ -64,7 +43,7 @@ def _live(now: float) -> sa.ColumnElement[bool]:
 class SqlStore:
     """UserStore + SessionStore + KeyStore + EventStore on one SQL database."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 3.0, hot: HotPath | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, hot: HotPath, *, timeout: float = 3.0) -> None:
         self.engine = engine
         self._timeout = timeout
         self._hot = hot
@@ -84,28 +63,37 @@ class SqlStore:
             return self._autocommit.connect()
         return self.engine.begin()
 
-    def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        return self._autocommit.connect() if self._autocommit is not None else self.engine.connect()
-
     @classmethod
     def from_url(
-        cls, url: str, *, timeout: float = 3.0, pool_size: int = 10, pool_timeout: float = 2.0, hot_path: bool = True
+        cls, url: str, *, timeout: float = 3.0, pool_size: int = 10, pool_timeout: float = 2.0,
+        setting: str = "KEYTURN_DATABASE_URL",
     ) -> SqlStore:
+        """``setting`` names where ``url`` came from, for the refusal of a URL
+        the hot path cannot serve."""
+        hot = hot_path_for(url, pool_size=pool_size, timeout=timeout, setting=setting)
         engine = make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, connect_timeout=timeout)
-        hot = hot_path_for(url, pool_size=pool_size, timeout=timeout) if hot_path else None
-        return cls(engine, timeout=timeout, hot=hot)
+        return cls(engine, hot, timeout=timeout)
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def security_state(self) -> SqlSecurityStore:
+        """The security state on this database, sharing its hot path."""
+        return SqlSecurityStore(self.engine, self._hot, timeout=self._timeout)
 
     async def migrate(self) -> None:
         await upgrade(self.engine)
 
     @guarded()
     async def ping(self) -> None:
+        """Both ways in: SQLAlchemy's pool and the hot path's connection(s)."""
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+        await self._hot.ping()
 
     async def close(self) -> None:
-        if self._hot is not None:
-            await self._hot.close()
+        await self._hot.close()
         await self.engine.dispose()
 
     # --- users ------------------------------------------------------------
@@ -171,7 +159,7 @@ class SqlStore:
                 query = sessions.select().where(_S.user_id == session.user_id, _live(now))
                 if self._lock_rows:
                     query = query.with_for_update()
-                live = [_session(r) for r in await conn.execute(query)]
+                live = [session_from_row(r) for r in await conn.execute(query)]
                 evicted = [s.id for s in lru_victims(live, max_sessions)]
                 if evicted:
                     await conn.execute(
@@ -195,12 +183,8 @@ class SqlStore:
 
     @guarded()
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
-        if self._hot is not None:
-            found = await self._hot.get_session(session_id)
-            return None if found is None or (user_id is not None and found.user_id != user_id) else found
-        async with self._read() as conn:
-            row = (await conn.execute(sessions.select().where(_S.id == session_id, *_owner(user_id)))).first()
-        return _session(row) if row else None
+        found = await self._hot.get_session(session_id)
+        return None if found is None or (user_id is not None and found.user_id != user_id) else found
 
     @guarded()
     async def rotate(
@@ -214,28 +198,9 @@ class SqlStore:
         user_agent: str | None,
         user_id: str | None = None,
     ) -> bool:
-        if self._hot is not None:
-            return await self._hot.rotate(
-                session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id
-            )
-        # One conditional UPDATE: the database decides the single winner
-        # (a concurrent loser re-evaluates the WHERE and matches nothing).
-        async with self._one_statement() as conn:
-            res = await conn.execute(
-                sessions.update()
-                .where(
-                    _S.id == session_id,
-                    *_owner(user_id),
-                    _S.generation == expected_generation,
-                    _S.revoked_at.is_(None),
-                    _S.idle_expires_at > now,
-                )
-                .values(
-                    generation=expected_generation + 1, rotated_at=now, last_used_at=now,
-                    idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
-                )
-            )
-        return res.rowcount == 1
+        return await self._hot.rotate(
+            session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id
+        )
 
     @guarded()
     async def revoke_session(
@@ -273,7 +238,7 @@ class SqlStore:
             rows = await conn.execute(
                 sessions.select().where(_S.user_id == user_id, _live(now)).order_by(_S.last_used_at.desc())
             )
-            return [_session(r) for r in rows]
+            return [session_from_row(r) for r in rows]
 
     @guarded()
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
@@ -281,7 +246,7 @@ class SqlStore:
             rows = await conn.execute(
                 sessions.select().where(_live(now)).order_by(_S.last_used_at.desc()).limit(limit)
             )
-            return [_session(r) for r in rows]
+            return [session_from_row(r) for r in rows]
 
     @guarded()
     async def purge_expired(self, *, now: float) -> int:

@@ -1,0 +1,86 @@
+"""Engines by URL scheme: one table per role maps a scheme to the factory
+of that engine's typed bundle, so no caller ever asks a store what class it
+is. Engines are imported only when their scheme is used (light installs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from keyturn.config import Settings
+from keyturn.errors import ConfigError
+from keyturn.stores.bundle import SessionEngine, Stores
+
+DATABASE_SETTING = "KEYTURN_DATABASE_URL"
+SESSION_SETTING = "KEYTURN_SESSION_STORE_URL"
+
+DatabaseFactory = Callable[[Settings, str], Stores]
+SessionFactory = Callable[[Settings, str], SessionEngine]
+
+
+def _memory_database(settings: Settings, url: str) -> Stores:
+    from keyturn.stores.memory import memory_stores
+
+    return memory_stores()
+
+
+def _sql_database(settings: Settings, url: str) -> Stores:
+    from keyturn.stores.sql.bundle import sql_stores
+
+    return sql_stores(settings, url, setting=DATABASE_SETTING)
+
+
+def _memory_sessions(settings: Settings, url: str) -> SessionEngine:
+    from keyturn.stores.memory import memory_session_engine
+
+    return memory_session_engine()
+
+
+def _sql_sessions(settings: Settings, url: str) -> SessionEngine:
+    from keyturn.stores.sql.bundle import sql_session_engine
+
+    return sql_session_engine(settings, url, setting=SESSION_SETTING)
+
+
+def _redis_sessions(settings: Settings, url: str) -> SessionEngine:
+    try:
+        from keyturn.stores.redis.bundle import redis_session_engine
+    except ImportError:
+        raise ConfigError(f"{SESSION_SETTING}: the Redis engine is not installed (pip install 'keyturn[server]')") from None
+    return redis_session_engine(settings, url)
+
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+_REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+
+DATABASES: dict[str, DatabaseFactory] = {
+    "memory": _memory_database,
+    **{scheme: _sql_database for scheme in _SQL_SCHEMES},
+}
+
+SESSION_ENGINES: dict[str, SessionFactory] = {
+    "memory": _memory_sessions,
+    **{scheme: _sql_sessions for scheme in _SQL_SCHEMES},
+    **{scheme: _redis_sessions for scheme in _REDIS_SCHEMES},
+}
+
+
+def _factory(table: Mapping[str, object], url: str, setting: str, hint: str) -> str:
+    scheme = url.partition(":")[0].lower()
+    for key in (scheme, scheme.split("+", 1)[0]):
+        if key in table:
+            return key
+    raise ConfigError(f"{setting}: unsupported URL scheme {scheme!r} ({hint})")
+
+
+def open_stores(settings: Settings) -> Stores:
+    """The database's bundle, with sessions on the session store when one is set."""
+    url = settings.database_url
+    if url.partition(":")[0].lower() in _REDIS_SCHEMES:
+        raise ConfigError(f"{DATABASE_SETTING}: must be an SQL database (Redis can hold sessions only)")
+    key = _factory(DATABASES, url, DATABASE_SETTING, "use sqlite:///PATH, postgresql://, mysql:// or memory:")
+    stores = DATABASES[key](settings, url)
+    sessions_url = settings.session_store_url
+    if sessions_url is None or sessions_url == url:
+        return stores
+    key = _factory(SESSION_ENGINES, sessions_url, SESSION_SETTING, "use redis://, an SQL URL or memory:")
+    return stores.with_sessions(SESSION_ENGINES[key](settings, sessions_url))

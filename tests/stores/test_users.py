@@ -1,0 +1,67 @@
+"""The UserStore contract on every database engine, and the username
+conformance set: the same names collide, and the same names do not, on
+memory, SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+
+from keyturn.core.users import User, normalize_username
+from keyturn.errors import UsernameTaken
+
+T0 = 1_795_000_000.0
+
+# (first, second): names people type; True when they are one account.
+NAMES = [
+    ("alice", "Alice", True),
+    ("alice", "ＡＬＩＣＥ", True),  # fullwidth (NFKC)
+    ("straße", "STRASSE", True),  # case-fold
+    ("e\u0301mile", "émile", True),  # decomposed vs composed (NFKC)
+    ("alice", "  alice ", True),
+    ("alice", "àlîcé", False),  # accents are part of the name
+    ("alice", "alicé", False),
+    ("resume", "résumé", False),
+    ("alice", "alice2", False),
+    ("ali", "alı", False),  # dotless i
+]
+
+
+def user(name: str) -> User:
+    return User(secrets.token_hex(16), normalize_username(name), "hash", T0)
+
+
+@pytest.mark.parametrize(("first", "second", "same"), NAMES)
+async def test_usernames_collide_exactly_when_their_normal_forms_match(
+    database: Any, first: str, second: str, same: bool
+) -> None:
+    await database.add_user(user(first))
+    if same:
+        with pytest.raises(UsernameTaken):
+            await database.add_user(user(second))
+    else:
+        await database.add_user(user(second))
+    found = await database.user_by_name(normalize_username(second))
+    assert found is not None and (found.username == normalize_username(first)) is same
+
+
+async def test_users_by_name_and_id_and_updates(database: Any) -> None:
+    alice = user("alice")
+    await database.add_user(alice)
+    assert await database.user_by_name("alice") == alice
+    assert await database.user_by_id(alice.id) == alice
+    assert await database.user_by_name("bob") is None
+    await database.set_password_hash(alice.id, "new-hash")
+    assert await database.set_disabled(alice.id, True)
+    assert not await database.set_disabled("no-such-id", True)
+    found = await database.user_by_id(alice.id)
+    assert found is not None and (found.password_hash, found.disabled) == ("new-hash", True)
+
+
+async def test_list_users_oldest_first(database: Any) -> None:
+    for i, name in enumerate(["carol", "alice", "bob"]):
+        await database.add_user(User(secrets.token_hex(16), name, "h", T0 + i))
+    assert [u.username for u in await database.list_users()] == ["carol", "alice", "bob"]
+    assert len(await database.list_users(limit=2)) == 2
