@@ -1,70 +1,21 @@
 """``keyturn audit URL``: the typer command. Exit 0 when nothing failed,
 1 when a check failed, 2 on a usage error (bad URL, unknown profile or
 check, missing or wrong credentials, a non-loopback target without
-``--i-own-this-system``) — and on a usage error no request is made."""
+``--i-own-this-system``) — and on a usage error no request is made.
+
+The audit itself is imported when the command runs, so the rest of the
+CLI (``keyturn serve`` above all) does not pay for it at start."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import NoReturn
 
-import httpx
 import typer
 
-from keyturn.audit.checks import CATALOGUE, Check, select
-from keyturn.audit.context import Context
-from keyturn.audit.probe import BudgetExhausted, NotAllowed, Probe, is_loopback
-from keyturn.audit.profile import BUILTIN, Profile, ProfileError, load_profile
-from keyturn.audit.report import to_html, to_json, to_text
-from keyturn.audit.result import Result
-from keyturn.audit.runner import Report, run_checks
-from keyturn.audit.target import LoginFailed, Target
-
-
-class UsageError(Exception):
-    """Exit 2: the audit cannot start as asked."""
-
-
-def _check_url(url: str, own: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{url!r} is not an http(s) URL with a host")
-    if not own and not is_loopback(parts.hostname):
-        raise UsageError(f"{parts.hostname} is not a loopback address: audit only systems you own, "
-                         "and say so with --i-own-this-system")
-
-
-def _progress(index: int, total: int, check: Check, result: Result | None) -> None:
-    if result is None:
-        sys.stderr.write(f"[{index:>2}/{total}] {check.id} … ")
-    else:
-        sys.stderr.write(f"{result.status.value}\n")
-    sys.stderr.flush()
-
-
-async def audit_target(
-    url: str, profile: Profile, username: str, password: str, checks: list[Check], *,
-    max_requests: int, seconds: float, concurrency: int, wrong_passwords: int, own: bool, quiet: bool,
-) -> Report:
-    """Log in once to prove the credentials, then run ``checks``."""
-    probe = Probe(url, max_requests=max_requests, seconds=seconds, allow_remote=own, concurrency=concurrency)
-    try:
-        ctx = Context(Target(profile, probe, username, password), concurrency, wrong_passwords)
-        try:
-            await ctx.sample()
-        except LoginFailed as exc:
-            raise UsageError(f"the test account cannot log in: {exc} (check --username/--password and --profile)") from None
-        except httpx.HTTPError as exc:
-            raise UsageError(f"cannot reach {url}: {type(exc).__name__}") from None
-        except NotAllowed as exc:
-            raise UsageError(str(exc)) from None
-        except BudgetExhausted:
-            raise UsageError(f"--max-requests {max_requests} is too small to log in and out even once") from None
-        return await run_checks(ctx, checks, None if quiet else _progress)
-    finally:
-        await probe.close()
+from keyturn.audit.profile import BUILTIN
 
 
 def audit(
@@ -101,10 +52,15 @@ def audit(
 
       KEYTURN_AUDIT_PASSWORD=... keyturn audit http://127.0.0.1:8000 -u auditor
 
-      keyturn audit http://127.0.0.1:8080 -p docs/audit-seed.toml -u auditor --json
+      keyturn audit http://127.0.0.1:8080 -p examples/audit-seed.toml -u auditor --json
 
       keyturn audit https://staging.example.com -u auditor --i-own-this-system --html audit.html
     """
+    from keyturn.audit.checks import CATALOGUE, select
+    from keyturn.audit.profile import ProfileError, load_profile
+    from keyturn.audit.report import to_html, to_json, to_text
+    from keyturn.audit.runner import UsageError, audit_target, check_url
+
     if list_checks:
         for c in CATALOGUE:
             typer.echo(f"{c.id:<24} {c.family:<13} {'' if c.default else '(on request) '}{c.title}")
@@ -119,7 +75,7 @@ def audit(
         if not chosen:
             raise UsageError("no check selected")
         target_profile = load_profile(profile)
-        _check_url(url, own)
+        check_url(url, own)
         if not username or not password:
             raise UsageError("the test account is needed: --username and --password "
                              "(or KEYTURN_AUDIT_USERNAME / KEYTURN_AUDIT_PASSWORD)")
@@ -139,7 +95,7 @@ def audit(
     raise typer.Exit(1 if report.failed else 0)
 
 
-def _usage(message: str) -> None:
+def _usage(message: str) -> NoReturn:
     typer.echo(f"keyturn audit: error: {message}", err=True)
     raise typer.Exit(2)
 

@@ -10,7 +10,6 @@ file. A *place* says where a token travels, as ``kind:name``:
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -220,6 +219,8 @@ def parse_profile(data: Mapping[str, object], default_name: str = "custom") -> P
 
 def load_profile(name_or_path: str) -> Profile:
     """A built-in profile by name, or a TOML file by path."""
+    import tomllib
+
     if name_or_path in BUILTIN:
         return BUILTIN[name_or_path]
     path = Path(name_or_path)

@@ -62,7 +62,7 @@ def to_html(report: Report) -> str:
     colour = COLOURS["FAIL"] if report.failed else COLOURS["PASS"]
     rows = "".join(
         f'<tr class="{r.status.value.lower()}"><td class="status" style="color:{COLOURS[r.status.value]}">{r.status.value}</td>'
-        f"<td>{r.severity.value}</td><td><code>{html.escape(r.id)}</code><br>{html.escape(r.title)}</td>"
+        f"<td>{r.severity.value}</td><td title='{html.escape(r.attack)}'><code>{html.escape(r.id)}</code><br>{html.escape(r.title)}</td>"
         f'<td class="evidence">{html.escape(r.evidence)}</td><td class="ref">{html.escape(r.reference)}</td></tr>'
         for r in _ordered(report)
     )

@@ -57,9 +57,11 @@ class Result:
     severity: Severity
     evidence: str
     reference: str
+    attack: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {
             "id": self.id, "title": self.title, "family": self.family, "status": self.status.value,
             "severity": self.severity.value, "evidence": self.evidence, "reference": self.reference,
+            "attack": self.attack,
         }

@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 ACCESS_TTL = 30 * 60
+LATENCY = 0.02
 REFRESH_TTL = 2 * 24 * 3600
 
 
@@ -40,21 +41,23 @@ class Login(BaseModel):
 
 
 class NetworkStore:
-    """A dict that makes every call wait, as a Redis round trip does."""
+    """A dict that makes every call wait, as a store across the network does
+    (20 ms: a slow link, and wide enough for the race to show when the test
+    machine itself is busy; the audit hits 5 ms windows on an idle one)."""
 
     def __init__(self) -> None:
         self.data: dict[str, str] = {}
 
     async def get(self, key: str) -> str | None:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(LATENCY)
         return self.data.get(key)
 
     async def set(self, key: str, value: str) -> None:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(LATENCY)
         self.data[key] = value
 
     async def delete(self, key: str) -> None:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(LATENCY)
         self.data.pop(key, None)
 
 

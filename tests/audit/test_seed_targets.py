@@ -11,11 +11,11 @@ def test_seed_app_fails_on_its_known_holes(seed: Seed) -> None:
     run = audit(seed.url, "--profile", str(SEED_PROFILE), "--json")
     assert run.exit_code == 1, run.stdout
     statuses = run.statuses()
+    rows = {row["id"]: row for row in run.json()["results"]}
     assert statuses["refresh-reuse-revokes"] == "FAIL"
-    assert statuses["race-no-fork"] == "FAIL"
+    assert statuses["race-no-fork"] == "FAIL", rows["race-no-fork"]["evidence"]
     assert statuses["logout-access-dead"] == "FAIL"
     assert statuses["jwt-alg"] == "WARN"
-    rows = {row["id"]: row for row in run.json()["results"]}
     assert "reuse not detected" in rows["refresh-reuse-revokes"]["evidence"]
     assert "distinct successor" in rows["race-no-fork"]["evidence"]
     assert "HS256" in rows["jwt-alg"]["evidence"]

@@ -4,7 +4,7 @@ anyone out, and does the session survive it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyturn.audit.checks.base import registry
 from keyturn.audit.context import Context
@@ -13,6 +13,9 @@ from keyturn.audit.target import Answer, Session
 
 CHECKS, check = registry("race")
 RACE = "RFC 9700 §4.14.2; OWASP ASVS V3.3"
+# A race window missed once (a busy server, a slow network) may be hit the
+# next time: up to this many races, stopping at the first fork.
+ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Race:
     successors: tuple[str, ...]  # distinct new refresh tokens, in answer order
     survivor: str | None  # what refreshing with a successor said, first success
     tried: int
+    rounds: int = 1
 
     @property
     def ok(self) -> int:
@@ -34,8 +38,18 @@ class Race:
 
 
 async def _race(ctx: Context) -> Race:
+    need = 2 + 2 * ctx.concurrency
+    ctx.probe.require(need)
+    result = await _round(ctx)
+    while len(result.successors) <= 1 and result.rounds < ROUNDS and ctx.probe.available() >= need \
+            and ctx.probe.seconds_left() > 5:
+        result = replace(await _round(ctx), rounds=result.rounds + 1)
+    return result
+
+
+async def _round(ctx: Context) -> Race:
+    """One session, N refreshes of its token at once, then a refresh with a successor."""
     n = ctx.concurrency
-    ctx.probe.require(1 + 2 * n + (1 if ctx.target.profile.logout else 0))
     session: Session = await ctx.target.login()
     token = session.refresh
     if token is None:
@@ -56,6 +70,10 @@ async def _race(ctx: Context) -> Race:
     return Race(tuple(answers), tuple(successors), survivor, tried)
 
 
+def _rounds(r: Race) -> str:
+    return f"the fork in race {r.rounds} of up to {ROUNDS}" if len(r.successors) > 1 else f"{r.rounds} race(s), the last shown"
+
+
 async def race(ctx: Context) -> Race:
     return await ctx.once("race", lambda: _race(ctx))
 
@@ -67,7 +85,8 @@ async def no_fork(ctx: Context) -> Outcome:
         r = await race(ctx)
     except LookupError as exc:
         return skipped(str(exc))
-    evidence = f"{len(r.answers)} concurrent refreshes: {r.statuses()}; {len(r.successors)} distinct successor(s)"
+    evidence = (f"{len(r.answers)} concurrent refreshes, {_rounds(r)}: {r.statuses()}; "
+                f"{len(r.successors)} distinct successor(s)")
     if len(r.successors) > 1:
         return failed(evidence + ": one token became several live lines (not atomic)")
     return passed(evidence)
@@ -81,7 +100,7 @@ async def no_logout(ctx: Context) -> Outcome:
     except LookupError as exc:
         return skipped(str(exc))
     refused = len(r.answers) - r.ok
-    evidence = f"{len(r.answers)} concurrent refreshes: {r.statuses()}"
+    evidence = f"{len(r.answers)} concurrent refreshes, {_rounds(r)}: {r.statuses()}"
     if r.ok == 0:
         return failed(evidence + ": every concurrent refresh failed")
     if refused:
