@@ -10,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from keyturn.resource.verifier import Verifier
-from keyturn.service.feed import MemoryRevocationLog, Revocation
+from keyturn.stores.memory import MemoryRevocationLog
+from keyturn.stores.protocols import Revocation
 from keyturn.stores.sql.revocations import SqlRevocationLog
 from keyturn.stores.sql.schema import revocations
 from tests.attacks.test_resource_edge import ApiFeed, feed_round, verifier_for
