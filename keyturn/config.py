@@ -128,6 +128,9 @@ class Settings(BaseSettings):
         1000, ge=1, le=100_000, description="Events waiting for the webhook; beyond it they are dropped (logged).")
     redis_allow_eviction: bool = Field(
         False, description="Start even if Redis may evict keys (maxmemory-policy other than noeviction); logs loudly.")
+    grace_same_network: bool = Field(
+        True, description="A retry inside the grace window gets the successor only from the network (by the binding "
+        "prefixes) of the request that rotated; false lets clients hop networks mid-refresh.")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from keyturn.core import refresh as rt
-from keyturn.core.policy import BindingMode, network_key
+from keyturn.core.policy import BindingMode
 from keyturn.core.sessions import Outcome, Session, classify, slide_idle_expiry
 from keyturn.errors import (
     BindingMismatch,
@@ -78,11 +78,13 @@ class Refresh(AccessTokens):
                 session = await self.sessions.get_session(sid, user_id=facts.user_id)
                 if session is None:
                     raise RefreshTokenInvalid()
-            grace_ok = same or self._same_network(session.last_ip, ip)
+            # The grace window is for the client whose request rotated,
+            # retrying: judged against that request, in every binding mode.
+            retrier = self.binding.same_retrier(session.last_ip, session.last_user_agent, ip, user_agent)
             outcome = classify(
                 session, parsed.generation, now,
                 reuse_interval=self.settings.reuse_interval,
-                same_binding=grace_ok if parsed.generation < session.generation else same,
+                same_binding=retrier if parsed.generation < session.generation else same,
                 enforce_binding=enforce,
             )
             if outcome is Outcome.ROTATE:
@@ -93,12 +95,6 @@ class Refresh(AccessTokens):
                 continue
             return await self._refuse(outcome, session, parsed.generation, now, ip, user_agent)
         raise RefreshTokenInvalid()  # pragma: no cover - generation only grows
-
-    def _same_network(self, a: str | None, b: str | None) -> bool:
-        if self.binding.mode is BindingMode.OFF:
-            return True
-        key = network_key(a, self.binding.v4_prefix, self.binding.v6_prefix)
-        return key is not None and key == network_key(b, self.binding.v4_prefix, self.binding.v6_prefix)
 
     async def _try_rotate(
         self, sid: str, generation: int, facts: _Facts, now: float,
