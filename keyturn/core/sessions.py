@@ -72,6 +72,7 @@ class Outcome(enum.Enum):
     EXPIRED = "expired"
     REVOKED = "revoked"
     BINDING_MISMATCH = "binding_mismatch"
+    ROLL_FORWARD = "rollback_healed"
 
 
 def classify(
@@ -91,12 +92,20 @@ def classify(
     """
     if session.revoked_at is not None:
         return Outcome.REVOKED
-    if presented_generation > session.generation:
-        # A MAC that verifies for a generation never issued cannot come from
-        # us; treat it like any other guess.
+    if presented_generation > session.generation + 1:
+        # A genuine token this far ahead is no successor the store could have
+        # lost; refuse it like a guess, changing nothing.
         return Outcome.INVALID
     if now >= session.absolute_expires_at or now >= session.idle_expires_at:
         return Outcome.EXPIRED
+    if presented_generation == session.generation + 1:
+        # Only keyturn can mint a token whose MAC verifies, and it mints
+        # generation g+1 only by committing the rotation to g+1: the store
+        # lost that write (AOF everysec after a crash, a lagging replica
+        # promoted). The holder is the rightful client: roll forward.
+        if enforce_binding and not same_binding:
+            return Outcome.BINDING_MISMATCH
+        return Outcome.ROLL_FORWARD
     if presented_generation == session.generation:
         if enforce_binding and not same_binding:
             return Outcome.BINDING_MISMATCH

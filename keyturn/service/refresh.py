@@ -87,9 +87,20 @@ class Refresh(AccessTokens):
                 same_binding=retrier if parsed.generation < session.generation else same,
                 enforce_binding=enforce,
             )
-            if outcome is Outcome.ROTATE:
-                pair = await self._try_rotate(sid, parsed.generation, facts, now, ip, user_agent, same)
+            if outcome is Outcome.ROTATE or outcome is Outcome.ROLL_FORWARD:
+                # Rolling forward rotates from the store's generation past the
+                # presented one: g -> g+2, and the client gets the g+2 pair.
+                pair = await self._try_rotate(
+                    sid, session.generation, facts, now, ip, user_agent, same,
+                    to_generation=parsed.generation + 1,
+                )
                 if pair is not None:
+                    if outcome is Outcome.ROLL_FORWARD:
+                        await self.events.record(
+                            "store_rollback_healed", now, user_id=facts.user_id, session_id=sid, ip=ip,
+                            user_agent=user_agent, presented_generation=parsed.generation,
+                            stored_generation=session.generation,
+                        )
                     return pair
                 session = None  # lost the race: re-read and decide again
                 continue
@@ -98,11 +109,15 @@ class Refresh(AccessTokens):
 
     async def _try_rotate(
         self, sid: str, generation: int, facts: _Facts, now: float,
-        ip: str | None, user_agent: str | None, same: bool,
+        ip: str | None, user_agent: str | None, same: bool, *, to_generation: int | None = None,
     ) -> TokenPair | None:
+        """Compare-and-set ``generation`` -> ``to_generation`` (default the
+        next one); the new pair, or ``None`` if another request won."""
+        new = generation + 1 if to_generation is None else to_generation
         idle = slide_idle_expiry(now, self._idle_ttl, facts.absolute_expires_at)
         won = await self.sessions.rotate(
-            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id
+            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id,
+            to_generation=new,
         )
         if not won:
             return None
@@ -111,9 +126,7 @@ class Refresh(AccessTokens):
                 "binding_mismatch", now, user_id=facts.user_id, session_id=sid, ip=ip,
                 user_agent=user_agent, login_ip=facts.login_ip, action="alert",
             )
-        return self._mint(
-            sid, facts.user_id, facts.salt, generation + 1, now, idle, facts.absolute_expires_at, facts.dpop_jkt
-        )
+        return self._mint(sid, facts.user_id, facts.salt, new, now, idle, facts.absolute_expires_at, facts.dpop_jkt)
 
     async def _refuse(
         self, outcome: Outcome, session: Session, generation: int, now: float,

@@ -102,13 +102,14 @@ class MemoryStore:
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
         self._check()
         s = self._find(session_id, user_id)
         if s is None or s.generation != expected_generation or s.revoked_at is not None or s.idle_expires_at <= now:
             return False
         self.sessions[session_id] = dataclasses.replace(
-            s, generation=s.generation + 1, rotated_at=now, last_used_at=now,
+            s, generation=expected_generation + 1 if to_generation is None else to_generation, rotated_at=now, last_used_at=now,
             idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
         )
         return True

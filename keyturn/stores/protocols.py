@@ -58,8 +58,10 @@ class SessionStore(Protocol):
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
-        """Atomically advance the session to ``expected_generation + 1`` iff it
+        """Atomically advance the session to ``to_generation`` (default
+        ``expected_generation + 1``; ``+ 2`` heals a lost rotation) iff it
         is at ``expected_generation``, not revoked and not idle-expired at
         ``now``. Exactly one of any number of concurrent callers wins.
         ``user_id``: the owner hint, as for ``get_session``."""

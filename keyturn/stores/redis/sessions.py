@@ -253,15 +253,17 @@ class RedisSessionStore:
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
         owner = await self._owner(session_id, user_id)
         if owner is None:
             return False
+        new = expected_generation + 1 if to_generation is None else to_generation
         won = await self._rotate(
             keys=[self._hash(owner, session_id), self._zset(owner)],
             args=[
                 str(expected_generation), _num(now), _num(idle_expires_at), _opt(ip), _opt(user_agent),
-                session_id, str(expected_generation + 1),
+                session_id, str(new),
             ],
         )
         return int(won) == 1

@@ -38,7 +38,7 @@ class HotPath(Protocol):
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
     ) -> bool: ...
 
     async def close(self) -> None: ...
@@ -103,12 +103,12 @@ class SqliteHotPath(_Lazy):
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
     ) -> bool:
         conn = await self._get()
         cur = await conn.execute(
             self._ROTATE,
-            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+            (to_generation, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
              user_id, user_id),
         )
         return bool(cur.rowcount == 1)
@@ -161,12 +161,12 @@ class PostgresHotPath(_Lazy):
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
     ) -> bool:
         pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             status = await conn.execute(
-                self._ROTATE, expected_generation + 1, now, idle_expires_at, ip, user_agent,
+                self._ROTATE, to_generation, now, idle_expires_at, ip, user_agent,
                 session_id, expected_generation, user_id,
             )
         return bool(status == "UPDATE 1")
@@ -234,11 +234,11 @@ class MysqlHotPath(_Lazy):
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
     ) -> bool:
         count, _ = await self._run(
             self._ROTATE,
-            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+            (to_generation, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
              user_id, user_id),
         )
         return count == 1

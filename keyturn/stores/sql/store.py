@@ -213,10 +213,13 @@ class SqlStore:
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
+        new = expected_generation + 1 if to_generation is None else to_generation
         if self._hot is not None:
             return await self._hot.rotate(
-                session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id
+                session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id,
+                to_generation=new,
             )
         # One conditional UPDATE: the database decides the single winner
         # (a concurrent loser re-evaluates the WHERE and matches nothing).
@@ -231,7 +234,7 @@ class SqlStore:
                     _S.idle_expires_at > now,
                 )
                 .values(
-                    generation=expected_generation + 1, rotated_at=now, last_used_at=now,
+                    generation=new, rotated_at=now, last_used_at=now,
                     idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
                 )
             )
