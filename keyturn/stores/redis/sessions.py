@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -259,11 +260,14 @@ class RedisSessionStore:
         if owner is None:
             return False
         new = expected_generation + 1 if to_generation is None else to_generation
+        # Wall clock, not the injected one: the deadline is compared with the
+        # store's clock (see lua.ROTATE); it is when this call gives up.
+        sent = time.time()
         won = await self._rotate(
             keys=[self._hash(owner, session_id), self._zset(owner)],
             args=[
                 str(expected_generation), _num(now), _num(idle_expires_at), _opt(ip), _opt(user_agent),
-                session_id, str(new),
+                session_id, str(new), _num(sent), _num(sent + self.timeout),
             ],
         )
         return int(won) == 1

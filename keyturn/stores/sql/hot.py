@@ -6,6 +6,15 @@ BEGIN, a cursor, a COMMIT and a pool reset — with aiosqlite, a thread hop
 each; with asyncpg, a round trip each. Here a single autocommitted statement
 is one hop / one round trip, on a prepared statement. Everything else stays
 on SQLAlchemy (``sql.py``); the statements below are the same ones it builds.
+
+The rotate UPDATE carries a deadline — the wall-clock moment its caller
+stops waiting (sent + store timeout) — checked by the database's own clock: a
+statement that runs late (the server stalled, a lock held elsewhere) changes
+nothing, because its requester was answered 503 and will retry the same
+token; committed late it would turn that retry into "reuse". ``rotated_at``,
+where the grace window starts, is ``now`` plus the time the statement
+waited, by the same clock. The clocks of the service's and the database's
+hosts must agree to well within the store timeout (NTP does).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ class HotPath(Protocol):
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool: ...
 
     async def close(self) -> None: ...
@@ -73,11 +83,13 @@ class SqliteHotPath(_Lazy):
     UPDATE is atomic in SQLite, so no explicit transaction is needed."""
 
     _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = ?"
+    _CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # SQLite's own clock, epoch seconds
     _ROTATE = (
-        "UPDATE kt_sessions SET generation = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?, "
-        "last_ip = ?, last_user_agent = ? "
+        f"UPDATE kt_sessions SET generation = ?, rotated_at = ? + MAX(0, {_CLOCK} - ?), last_used_at = ?, "
+        "idle_expires_at = ?, last_ip = ?, last_user_agent = ? "
         "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ? "
         "AND (? IS NULL OR user_id = ?)"  # the optional owner hint of the SessionStore protocol
+        f" AND {_CLOCK} <= ?"  # the deadline: see the module docstring
     )
 
     def __init__(self, path: str) -> None:
@@ -104,12 +116,13 @@ class SqliteHotPath(_Lazy):
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool:
         conn = await self._get()
         cur = await conn.execute(
             self._ROTATE,
-            (to_generation, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
-             user_id, user_id),
+            (to_generation, now, sent, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+             user_id, user_id, deadline),
         )
         return bool(cur.rowcount == 1)
 
@@ -132,11 +145,15 @@ class PostgresHotPath(_Lazy):
     """An asyncpg pool; statements are prepared once per connection."""
 
     _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = $1"
+    # clock_timestamp(), not now(): the time the row is (re)checked, also
+    # after waiting for another transaction's lock.
+    _CLOCK = "extract(epoch from clock_timestamp())::float8"
     _ROTATE = (
-        "UPDATE kt_sessions SET generation = $1, rotated_at = $2, last_used_at = $2, idle_expires_at = $3, "
-        "last_ip = $4, last_user_agent = $5 "
+        f"UPDATE kt_sessions SET generation = $1, rotated_at = $2 + GREATEST(0, {_CLOCK} - $9::float8), "
+        "last_used_at = $2, idle_expires_at = $3, last_ip = $4, last_user_agent = $5 "
         "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2 "
         "AND ($8::varchar IS NULL OR user_id = $8)"  # the optional owner hint of the SessionStore protocol
+        f" AND {_CLOCK} <= $10::float8"  # the deadline: see the module docstring
     )
 
     def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
@@ -162,12 +179,13 @@ class PostgresHotPath(_Lazy):
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool:
         pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             status = await conn.execute(
                 self._ROTATE, to_generation, now, idle_expires_at, ip, user_agent,
-                session_id, expected_generation, user_id,
+                session_id, expected_generation, user_id, sent, deadline,
             )
         return bool(status == "UPDATE 1")
 
@@ -191,11 +209,13 @@ class MysqlHotPath(_Lazy):
     trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's ROLLBACK)."""
 
     _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = %s"
+    _CLOCK = "UNIX_TIMESTAMP(NOW(6))"  # the server's clock when the statement runs
     _ROTATE = (
-        "UPDATE kt_sessions SET generation = %s, rotated_at = %s, last_used_at = %s, idle_expires_at = %s, "
-        "last_ip = %s, last_user_agent = %s "
+        f"UPDATE kt_sessions SET generation = %s, rotated_at = %s + GREATEST(0, {_CLOCK} - %s), "
+        "last_used_at = %s, idle_expires_at = %s, last_ip = %s, last_user_agent = %s "
         "WHERE id = %s AND generation = %s AND revoked_at IS NULL AND idle_expires_at > %s "
         "AND (%s IS NULL OR user_id = %s)"  # the optional owner hint of the SessionStore protocol
+        f" AND {_CLOCK} <= %s"  # the deadline: see the module docstring
     )
 
     def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
@@ -235,11 +255,12 @@ class MysqlHotPath(_Lazy):
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool:
         count, _ = await self._run(
             self._ROTATE,
-            (to_generation, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
-             user_id, user_id),
+            (to_generation, now, sent, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+             user_id, user_id, deadline),
         )
         return count == 1
 

@@ -8,6 +8,7 @@ id = :id AND generation = :g``: the database decides who wins.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -217,9 +218,12 @@ class SqlStore:
     ) -> bool:
         new = expected_generation + 1 if to_generation is None else to_generation
         if self._hot is not None:
+            # Wall clock, not the injected one: the deadline is checked by the
+            # database's clock (see keyturn.stores.sql.hot); it is when this call gives up.
+            sent = time.time()
             return await self._hot.rotate(
                 session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id,
-                to_generation=new,
+                to_generation=new, sent=sent, deadline=sent + self._timeout,
             )
         # One conditional UPDATE: the database decides the single winner
         # (a concurrent loser re-evaluates the WHERE and matches nothing).
