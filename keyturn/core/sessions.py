@@ -33,6 +33,7 @@ class Session:
     dpop_jkt: str | None = None
     revoked_at: float | None = None
     revoke_reason: str | None = None
+    credential_version: int = 0  # the user's credential version at login
 
     @property
     def revoked(self) -> bool:
@@ -56,6 +57,16 @@ class Session:
             last_ip=ip,
             last_user_agent=user_agent,
         )
+
+
+def under_credentials(session: Session, version: int, changed_at: float | None) -> Session:
+    """The session as the user's current credential ``version`` sees it: one
+    born under an older version (the password changed, the user was
+    disabled, logout-all) is revoked — also when its login raced the change."""
+    if session.revoked_at is not None or session.credential_version == version:
+        return session
+    at = changed_at if changed_at is not None else session.created_at
+    return replace(session, revoked_at=at, revoke_reason="credentials_changed")
 
 
 def slide_idle_expiry(now: float, idle_ttl: float, absolute_expires_at: float) -> float:

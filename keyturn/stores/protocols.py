@@ -81,6 +81,17 @@ class SessionStore(Protocol):
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         """Live sessions of the user, most recently used first."""
 
+    async def credential_version(self, user_id: str) -> int:
+        """The user's credential version (0 until first bumped). A login
+        reads it *before* checking the password and records it in the
+        session, so a change racing the login still ends that session."""
+
+    async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
+        """Advance the user's version (password change, disable, logout-all):
+        every session born under an older one is revoked from then on (get
+        reports it revoked, rotate refuses it, in the same statement/script).
+        ``keep`` is re-stamped in the same atomic step. Returns the new version."""
+
     async def purge_expired(self, *, now: float) -> int:
         """Delete sessions past their absolute expiry (revoked or not: past
         that point no token of theirs can be presented as valid)."""

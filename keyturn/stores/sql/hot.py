@@ -25,20 +25,32 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from keyturn.core.sessions import Session
+from keyturn.core.sessions import Session, under_credentials
 
 _COLUMNS = (
     "id, user_id, salt, generation, created_at, rotated_at, last_used_at, idle_expires_at, "
-    "absolute_expires_at, login_ip, user_agent, last_ip, last_user_agent, dpop_jkt, revoked_at, revoke_reason"
+    "absolute_expires_at, login_ip, user_agent, last_ip, last_user_agent, dpop_jkt, revoked_at, revoke_reason, "
+    "credential_version, "
+    # The user's current credential version, read with the session (no row = 0).
+    "(SELECT version FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id), "
+    "(SELECT changed_at FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id)"
+)
+# In the rotate UPDATE's WHERE: a session born under an older credential
+# version never rotates, checked in the same statement (one round trip).
+_CURRENT = (
+    " AND credential_version = COALESCE((SELECT version FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id), 0)"
 )
 
 
 def _session(row: Any) -> Session:
-    return Session(
-        id=row[0], user_id=row[1], salt=bytes(row[2]), generation=row[3], created_at=row[4],
-        rotated_at=row[5], last_used_at=row[6], idle_expires_at=row[7], absolute_expires_at=row[8],
-        login_ip=row[9], user_agent=row[10], last_ip=row[11], last_user_agent=row[12],
-        dpop_jkt=row[13], revoked_at=row[14], revoke_reason=row[15],
+    return under_credentials(
+        Session(
+            id=row[0], user_id=row[1], salt=bytes(row[2]), generation=row[3], created_at=row[4],
+            rotated_at=row[5], last_used_at=row[6], idle_expires_at=row[7], absolute_expires_at=row[8],
+            login_ip=row[9], user_agent=row[10], last_ip=row[11], last_user_agent=row[12],
+            dpop_jkt=row[13], revoked_at=row[14], revoke_reason=row[15], credential_version=row[16],
+        ),
+        row[17] or 0, row[18],
     )
 
 
@@ -90,6 +102,7 @@ class SqliteHotPath(_Lazy):
         "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ? "
         "AND (? IS NULL OR user_id = ?)"  # the optional owner hint of the SessionStore protocol
         f" AND {_CLOCK} <= ?"  # the deadline: see the module docstring
+        + _CURRENT
     )
 
     def __init__(self, path: str) -> None:
@@ -154,6 +167,7 @@ class PostgresHotPath(_Lazy):
         "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2 "
         "AND ($8::varchar IS NULL OR user_id = $8)"  # the optional owner hint of the SessionStore protocol
         f" AND {_CLOCK} <= $10::float8"  # the deadline: see the module docstring
+        + _CURRENT
     )
 
     def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
@@ -216,6 +230,7 @@ class MysqlHotPath(_Lazy):
         "WHERE id = %s AND generation = %s AND revoked_at IS NULL AND idle_expires_at > %s "
         "AND (%s IS NULL OR user_id = %s)"  # the optional owner hint of the SessionStore protocol
         f" AND {_CLOCK} <= %s"  # the deadline: see the module docstring
+        + _CURRENT
     )
 
     def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:

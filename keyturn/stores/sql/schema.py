@@ -39,6 +39,7 @@ sessions = sa.Table(
     sa.Column("dpop_jkt", sa.String(64)),
     sa.Column("revoked_at", sa.Double),
     sa.Column("revoke_reason", sa.String(32)),
+    sa.Column("credential_version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_kt_sessions_user", "user_id", "revoked_at"),
     sa.Index("ix_kt_sessions_expiry", "absolute_expires_at"),
 )
@@ -66,6 +67,16 @@ events = sa.Table(
     sa.Column("user_agent", sa.String(512)),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_kt_events_user", "user_id", "at"),
+)
+
+# Each user's credential version (migration 0004), in the sessions'
+# database so the rotate UPDATE reads it in the same statement. No row = 0.
+credentials = sa.Table(
+    "kt_credentials",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", sa.Double, nullable=False),
 )
 
 # The revocation feed (keyturn.service.feed): one row per revoked session,

@@ -16,14 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from keyturn.core.sessions import Session, lru_victims
+from keyturn.core.sessions import Session, lru_victims, under_credentials
 from keyturn.core.users import User
 from keyturn.errors import UsernameTaken
 from keyturn.service.keys import StoredKey
 from keyturn.stores.protocols import SecurityEvent
 from keyturn.stores.sql.engine import guarded, is_sqlite, make_engine, upgrade
 from keyturn.stores.sql.hot import HotPath, hot_path_for
-from keyturn.stores.sql.schema import events, sessions, signing_keys, users
+from keyturn.stores.sql.schema import credentials, events, sessions, signing_keys, users
 
 _S = sessions.c
 
@@ -46,7 +46,26 @@ def _session(row: Any) -> Session:
         dpop_jkt=row.dpop_jkt,
         revoked_at=row.revoked_at,
         revoke_reason=row.revoke_reason,
+        credential_version=row.credential_version,
     )
+
+
+def _versioned(query: Any) -> Any:
+    """Sessions with their user's current credential version beside them."""
+    return (
+        query.add_columns(credentials.c.version.label("cv"), credentials.c.changed_at.label("cv_at"))
+        .select_from(sessions.outerjoin(credentials, credentials.c.user_id == _S.user_id))
+    )
+
+
+def _judged(row: Any) -> Session:
+    return under_credentials(_session(row), row.cv or 0, row.cv_at)
+
+
+def _current() -> sa.ColumnElement[bool]:
+    """Born under the user's current credential version (no row = 0)."""
+    version = sa.select(credentials.c.version).where(credentials.c.user_id == _S.user_id).scalar_subquery()
+    return _S.credential_version == sa.func.coalesce(version, 0)
 
 
 def _user(row: Any) -> User:
@@ -189,7 +208,7 @@ class SqlStore:
                     absolute_expires_at=session.absolute_expires_at,
                     login_ip=session.login_ip, user_agent=session.user_agent,
                     last_ip=session.last_ip, last_user_agent=session.last_user_agent,
-                    dpop_jkt=session.dpop_jkt,
+                    dpop_jkt=session.dpop_jkt, credential_version=session.credential_version,
                 )
             )
         return evicted
@@ -200,8 +219,8 @@ class SqlStore:
             found = await self._hot.get_session(session_id)
             return None if found is None or (user_id is not None and found.user_id != user_id) else found
         async with self._read() as conn:
-            row = (await conn.execute(sessions.select().where(_S.id == session_id, *_owner(user_id)))).first()
-        return _session(row) if row else None
+            row = (await conn.execute(_versioned(sessions.select()).where(_S.id == session_id, *_owner(user_id)))).first()
+        return _judged(row) if row else None
 
     @guarded()
     async def rotate(
@@ -236,6 +255,7 @@ class SqlStore:
                     _S.generation == expected_generation,
                     _S.revoked_at.is_(None),
                     _S.idle_expires_at > now,
+                    _current(),
                 )
                 .values(
                     generation=new, rotated_at=now, last_used_at=now,
@@ -278,17 +298,49 @@ class SqlStore:
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sessions.select().where(_S.user_id == user_id, _live(now)).order_by(_S.last_used_at.desc())
+                _versioned(sessions.select()).where(_S.user_id == user_id, _live(now)).order_by(_S.last_used_at.desc())
             )
-            return [_session(r) for r in rows]
+            return [s for s in map(_judged, rows) if s.is_live(now)]
+
+    @guarded()
+    async def credential_version(self, user_id: str) -> int:
+        async with self._read() as conn:
+            found = (
+                await conn.execute(sa.select(credentials.c.version).where(credentials.c.user_id == user_id))
+            ).scalar()
+        return int(found or 0)
+
+    @guarded()
+    async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
+        for attempt in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    where = credentials.c.user_id == user_id
+                    res = await conn.execute(
+                        credentials.update().where(where).values(version=credentials.c.version + 1, changed_at=now)
+                    )
+                    if res.rowcount == 0:  # the first bump: a racing one gets IntegrityError and retries
+                        await conn.execute(credentials.insert().values(user_id=user_id, version=1, changed_at=now))
+                    version = int((await conn.execute(sa.select(credentials.c.version).where(where))).scalar_one())
+                    if keep is not None:
+                        await conn.execute(
+                            sessions.update().where(_S.id == keep, _S.user_id == user_id)
+                            .values(credential_version=version)
+                        )
+                return version
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @guarded()
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sessions.select().where(_live(now)).order_by(_S.last_used_at.desc()).limit(limit)
+                _versioned(sessions.select()).where(_live(now), _current())
+                .order_by(_S.last_used_at.desc()).limit(limit)
             )
-            return [_session(r) for r in rows]
+            return [_judged(r) for r in rows]
 
     @guarded()
     async def purge_expired(self, *, now: float) -> int:
