@@ -71,13 +71,14 @@ async def test_redis_stalled_past_the_grace_window(make_api: Callable[..., Any],
 
 
 async def test_postgresql_stalled_past_the_grace_window(
-    make_api: Callable[..., Any], postgres_url: str
+    make_api: Callable[..., Any], clean_sql_url: Callable[[str], str]
 ) -> None:
     """Another transaction holds the session's row: the rotation waits in
     PostgreSQL, the request answers 503, the row is released after the
     grace window and the waiting UPDATE re-checks its condition."""
     import asyncpg
 
+    postgres_url = clean_sql_url("postgresql")
     async with make_api(database_url=postgres_url, store_timeout=TIMEOUT, reuse_interval=REUSE) as api:
         tokens = await warm_session(api)
         holder = await asyncpg.connect(postgres_url)

@@ -64,7 +64,10 @@ def _judged(row: Any) -> Session:
 
 def _current() -> sa.ColumnElement[bool]:
     """Born under the user's current credential version (no row = 0)."""
-    version = sa.select(credentials.c.version).where(credentials.c.user_id == _S.user_id).scalar_subquery()
+    version = (
+        sa.select(credentials.c.version).where(credentials.c.user_id == _S.user_id)
+        .correlate_except(credentials).scalar_subquery()
+    )
     return _S.credential_version == sa.func.coalesce(version, 0)
 
 
