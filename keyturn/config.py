@@ -166,6 +166,10 @@ class Settings(BaseSettings):
         "must name and the scheme that decides the refresh cookie's Secure flag. Unset: the request's own, with "
         "X-Forwarded-Proto/-Host taken only from trusted proxies.")
 
+    grace_same_network: bool = Field(
+        True, description="A retry inside the grace window gets the successor only from the network (by the binding "
+        "prefixes) of the request that rotated; false lets clients hop networks mid-refresh.")
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

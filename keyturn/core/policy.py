@@ -38,6 +38,7 @@ class BindingPolicy:
     v4_prefix: int = 24
     v6_prefix: int = 64
     user_agent: bool = False
+    grace_same_network: bool = True
 
     def same_client(
         self, login_ip: str | None, login_ua: str | None, ip: str | None, ua: str | None
@@ -51,6 +52,20 @@ class BindingPolicy:
         ):
             return False
         return not self.user_agent or (login_ua or "") == (ua or "")
+
+    def same_retrier(
+        self, last_ip: str | None, last_ua: str | None, ip: str | None, ua: str | None
+    ) -> bool:
+        """Whether a presenter of the just-rotated token is the client whose
+        request rotated it (``last_ip``/``last_ua``), in every binding mode:
+        the grace window is for that client's retries, never for a copy."""
+        if self.grace_same_network:
+            # Two unknown addresses (no peer address at all) cannot be told apart.
+            if network_key(ip, self.v4_prefix, self.v6_prefix) != network_key(
+                last_ip, self.v4_prefix, self.v6_prefix
+            ):
+                return False
+        return not self.user_agent or (last_ua or "") == (ua or "")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Session:
     dpop_jkt: str | None = None
     revoked_at: float | None = None
     revoke_reason: str | None = None
+    credential_version: int = 0  # the user's credential version at login
 
     @property
     def revoked(self) -> bool:
@@ -58,6 +59,16 @@ class Session:
         )
 
 
+def under_credentials(session: Session, version: int, changed_at: float | None) -> Session:
+    """The session as the user's current credential ``version`` sees it: one
+    born under an older version (the password changed, the user was
+    disabled, logout-all) is revoked — also when its login raced the change."""
+    if session.revoked_at is not None or session.credential_version == version:
+        return session
+    at = changed_at if changed_at is not None else session.created_at
+    return replace(session, revoked_at=at, revoke_reason="credentials_changed")
+
+
 def slide_idle_expiry(now: float, idle_ttl: float, absolute_expires_at: float) -> float:
     """The idle expiry slides forward on each refresh, never past the
     absolute expiry."""
@@ -72,6 +83,7 @@ class Outcome(enum.Enum):
     EXPIRED = "expired"
     REVOKED = "revoked"
     BINDING_MISMATCH = "binding_mismatch"
+    ROLL_FORWARD = "rollback_healed"
 
 
 def classify(
@@ -91,12 +103,20 @@ def classify(
     """
     if session.revoked_at is not None:
         return Outcome.REVOKED
-    if presented_generation > session.generation:
-        # A MAC that verifies for a generation never issued cannot come from
-        # us; treat it like any other guess.
+    if presented_generation > session.generation + 1:
+        # A genuine token this far ahead is no successor the store could have
+        # lost; refuse it like a guess, changing nothing.
         return Outcome.INVALID
     if now >= session.absolute_expires_at or now >= session.idle_expires_at:
         return Outcome.EXPIRED
+    if presented_generation == session.generation + 1:
+        # Only keyturn can mint a token whose MAC verifies, and it mints
+        # generation g+1 only by committing the rotation to g+1: the store
+        # lost that write (AOF everysec after a crash, a lagging replica
+        # promoted). The holder is the rightful client: roll forward.
+        if enforce_binding and not same_binding:
+            return Outcome.BINDING_MISMATCH
+        return Outcome.ROLL_FORWARD
     if presented_generation == session.generation:
         if enforce_binding and not same_binding:
             return Outcome.BINDING_MISMATCH

@@ -49,6 +49,14 @@ class Accounts(AccessTokens):
         streak = await self.throttle.check_login(name, ip, self.clock.now())
         jkt = await self.dpop.bind(dpop, self.clock.now())
         user = await self.users.user_by_name(name)
+        version = 0
+        if user is not None:
+            # The credential version is read before the user whose password
+            # is checked: a password change (or disable) writes the user and
+            # then bumps the version, so a login racing it either sees the new
+            # password (and fails) or records a version that is already stale.
+            version = await self.sessions.credential_version(user.id)
+            user = await self.users.user_by_id(user.id)
         ok = await self.passwords.verify(user.password_hash if user else None, secret)
         now = self.clock.now()
         if user is None or not ok or user.disabled:
@@ -75,6 +83,7 @@ class Accounts(AccessTokens):
             last_ip=ip,
             last_user_agent=user_agent,
             dpop_jkt=jkt,
+            credential_version=version,
         )
         evicted = await self.sessions.create_session(
             session, max_sessions=self.settings.max_sessions_per_user, now=now

@@ -61,6 +61,8 @@ class SessionManagement:
 
     async def logout_all(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
         now = self.clock.now()
+        # First the version, so a login racing this leaves no session behind.
+        await self.sessions.bump_credential_version(claims.sub, now=now)
         ids = await self._end_sessions(claims.sub, now, "logout_all")
         await self._revoked([*ids, claims.sid], now)
         await self.events.record("logout_all", now, user_id=claims.sub, session_id=claims.sid, ip=ip, sessions=len(ids))
@@ -101,6 +103,9 @@ class SessionManagement:
             raise InvalidCredentials("the current password is wrong")
         await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
         now = self.clock.now()
+        # After the new hash (see login): every session born before — or
+        # racing — this one is stale from here on; this one is re-stamped.
+        await self.sessions.bump_credential_version(user.id, now=now, keep=claims.sid)
         ids = await self._end_sessions(user.id, now, "password_changed", keep=claims.sid)
         await self._revoked(ids, now)
         await self.events.record("password_changed", now, user_id=user.id, session_id=claims.sid, ip=ip)
@@ -111,6 +116,7 @@ class SessionManagement:
             raise NotFound("no such user")
         await self.users.set_disabled(user.id, True)
         now = self.clock.now()
+        await self.sessions.bump_credential_version(user.id, now=now)  # after the flag (see login)
         ids = await self._end_sessions(user.id, now, "user_disabled")
         await self._revoked(ids, now)
         await self.events.record("user_disabled", now, user_id=user.id)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from keyturn.core import refresh as rt
-from keyturn.core.policy import BindingMode, network_key
+from keyturn.core.policy import BindingMode
 from keyturn.core.sessions import Outcome, Session, classify, slide_idle_expiry
 from keyturn.errors import (
     BindingMismatch,
@@ -78,35 +78,46 @@ class Refresh(AccessTokens):
                 session = await self.sessions.get_session(sid, user_id=facts.user_id)
                 if session is None:
                     raise RefreshTokenInvalid()
-            grace_ok = same or self._same_network(session.last_ip, ip)
+            # The grace window is for the client whose request rotated,
+            # retrying: judged against that request, in every binding mode.
+            retrier = self.binding.same_retrier(session.last_ip, session.last_user_agent, ip, user_agent)
             outcome = classify(
                 session, parsed.generation, now,
                 reuse_interval=self.settings.reuse_interval,
-                same_binding=grace_ok if parsed.generation < session.generation else same,
+                same_binding=retrier if parsed.generation < session.generation else same,
                 enforce_binding=enforce,
             )
-            if outcome is Outcome.ROTATE:
-                pair = await self._try_rotate(sid, parsed.generation, facts, now, ip, user_agent, same)
+            if outcome is Outcome.ROTATE or outcome is Outcome.ROLL_FORWARD:
+                # Rolling forward rotates from the store's generation past the
+                # presented one: g -> g+2, and the client gets the g+2 pair.
+                pair = await self._try_rotate(
+                    sid, session.generation, facts, now, ip, user_agent, same,
+                    to_generation=parsed.generation + 1,
+                )
                 if pair is not None:
+                    if outcome is Outcome.ROLL_FORWARD:
+                        await self.events.record(
+                            "store_rollback_healed", now, user_id=facts.user_id, session_id=sid, ip=ip,
+                            user_agent=user_agent, presented_generation=parsed.generation,
+                            stored_generation=session.generation,
+                        )
                     return pair
                 session = None  # lost the race: re-read and decide again
                 continue
             return await self._refuse(outcome, session, parsed.generation, now, ip, user_agent)
         raise RefreshTokenInvalid()  # pragma: no cover - generation only grows
 
-    def _same_network(self, a: str | None, b: str | None) -> bool:
-        if self.binding.mode is BindingMode.OFF:
-            return True
-        key = network_key(a, self.binding.v4_prefix, self.binding.v6_prefix)
-        return key is not None and key == network_key(b, self.binding.v4_prefix, self.binding.v6_prefix)
-
     async def _try_rotate(
         self, sid: str, generation: int, facts: _Facts, now: float,
-        ip: str | None, user_agent: str | None, same: bool,
+        ip: str | None, user_agent: str | None, same: bool, *, to_generation: int | None = None,
     ) -> TokenPair | None:
+        """Compare-and-set ``generation`` -> ``to_generation`` (default the
+        next one); the new pair, or ``None`` if another request won."""
+        new = generation + 1 if to_generation is None else to_generation
         idle = slide_idle_expiry(now, self._idle_ttl, facts.absolute_expires_at)
         won = await self.sessions.rotate(
-            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id
+            sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id,
+            to_generation=new,
         )
         if not won:
             return None
@@ -115,9 +126,7 @@ class Refresh(AccessTokens):
                 "binding_mismatch", now, user_id=facts.user_id, session_id=sid, ip=ip,
                 user_agent=user_agent, login_ip=facts.login_ip, action="alert",
             )
-        return self._mint(
-            sid, facts.user_id, facts.salt, generation + 1, now, idle, facts.absolute_expires_at, facts.dpop_jkt
-        )
+        return self._mint(sid, facts.user_id, facts.salt, new, now, idle, facts.absolute_expires_at, facts.dpop_jkt)
 
     async def _refuse(
         self, outcome: Outcome, session: Session, generation: int, now: float,

@@ -36,6 +36,7 @@ def binding_policy(settings: Settings) -> BindingPolicy:
         v4_prefix=settings.ip_binding_v4_prefix,
         v6_prefix=settings.ip_binding_v6_prefix,
         user_agent=settings.ua_binding,
+        grace_same_network=settings.grace_same_network,
     )
 
 

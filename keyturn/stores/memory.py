@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from keyturn.core.sessions import Session, lru_victims
+from keyturn.core.sessions import Session, lru_victims, under_credentials
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
 from keyturn.errors import ClientNameTaken, StoreUnavailable, UsernameTaken
@@ -24,6 +24,7 @@ class MemoryStore:
         self.sessions: dict[str, Session] = {}
         self.keys: dict[str, StoredKey] = {}
         self.events: list[SecurityEvent] = []
+        self.credentials: dict[str, tuple[int, float]] = {}  # user id -> (version, changed_at)
         self.down = False  # tests flip this to simulate an outage
 
     def _check(self) -> None:
@@ -84,7 +85,24 @@ class MemoryStore:
 
     def _find(self, session_id: str, user_id: str | None) -> Session | None:
         s = self.sessions.get(session_id)
-        return None if s is None or (user_id is not None and s.user_id != user_id) else s
+        return None if s is None or (user_id is not None and s.user_id != user_id) else self._judged(s)
+
+    def _judged(self, s: Session) -> Session:
+        version, at = self.credentials.get(s.user_id, (0, None))
+        return under_credentials(s, version, at)
+
+    async def credential_version(self, user_id: str) -> int:
+        self._check()
+        return self.credentials.get(user_id, (0, 0.0))[0]
+
+    async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
+        self._check()
+        version = self.credentials.get(user_id, (0, 0.0))[0] + 1
+        self.credentials[user_id] = (version, now)
+        kept = self.sessions.get(keep) if keep is not None else None
+        if kept is not None and kept.user_id == user_id:
+            self.sessions[kept.id] = dataclasses.replace(kept, credential_version=version)
+        return version
 
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
         self._check()
@@ -100,13 +118,14 @@ class MemoryStore:
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
         self._check()
         s = self._find(session_id, user_id)
         if s is None or s.generation != expected_generation or s.revoked_at is not None or s.idle_expires_at <= now:
             return False
         self.sessions[session_id] = dataclasses.replace(
-            s, generation=s.generation + 1, rotated_at=now, last_used_at=now,
+            s, generation=expected_generation + 1 if to_generation is None else to_generation, rotated_at=now, last_used_at=now,
             idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
         )
         return True
@@ -138,12 +157,12 @@ class MemoryStore:
 
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         self._check()
-        live = [s for s in self.sessions.values() if s.user_id == user_id and s.is_live(now)]
+        live = [s for s in map(self._judged, self.sessions.values()) if s.user_id == user_id and s.is_live(now)]
         return sorted(live, key=lambda s: s.last_used_at, reverse=True)
 
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         self._check()
-        live = [s for s in self.sessions.values() if s.is_live(now)]
+        live = [s for s in map(self._judged, self.sessions.values()) if s.is_live(now)]
         return sorted(live, key=lambda s: s.last_used_at, reverse=True)[:limit]
 
     async def purge_expired(self, *, now: float) -> int:

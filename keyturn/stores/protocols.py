@@ -66,8 +66,10 @@ class SessionStore(Protocol):
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
-        """Atomically advance the session to ``expected_generation + 1`` iff it
+        """Atomically advance the session to ``to_generation`` (default
+        ``expected_generation + 1``; ``+ 2`` heals a lost rotation) iff it
         is at ``expected_generation``, not revoked and not idle-expired at
         ``now``. Exactly one of any number of concurrent callers wins.
         ``user_id``: the owner hint, as for ``get_session``."""
@@ -86,6 +88,17 @@ class SessionStore(Protocol):
 
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         """Live sessions of the user, most recently used first."""
+
+    async def credential_version(self, user_id: str) -> int:
+        """The user's credential version (0 until first bumped). A login
+        reads it *before* checking the password and records it in the
+        session, so a change racing the login still ends that session."""
+
+    async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
+        """Advance the user's version (password change, disable, logout-all):
+        every session born under an older one is revoked from then on (get
+        reports it revoked, rotate refuses it, in the same statement/script).
+        ``keep`` is re-stamped in the same atomic step. Returns the new version."""
 
     async def purge_expired(self, *, now: float) -> int:
         """Delete sessions past their absolute expiry (revoked or not: past

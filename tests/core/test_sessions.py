@@ -44,8 +44,20 @@ def test_older_token_is_reuse_even_inside_window(gen: int) -> None:
     assert decide(make(), gen, T0 + 11) is Outcome.REUSED
 
 
-def test_never_issued_generation_is_invalid() -> None:
-    assert decide(make(), 6, T0 + 11) is Outcome.INVALID
+def test_one_generation_ahead_is_a_lost_rotation_rolled_forward() -> None:
+    assert decide(make(), 6, T0 + 11) is Outcome.ROLL_FORWARD
+    assert decide(make(), 6, T0 + 11, same=False, enforce=False) is Outcome.ROLL_FORWARD
+
+
+def test_one_generation_ahead_still_obeys_binding_expiry_and_revocation() -> None:
+    assert decide(make(), 6, T0 + 11, same=False, enforce=True) is Outcome.BINDING_MISMATCH
+    assert decide(make(), 6, T0 + 100) is Outcome.EXPIRED
+    assert decide(make(revoked_at=T0 + 15), 6, T0 + 16) is Outcome.REVOKED
+
+
+@pytest.mark.parametrize("gen", [7, 8, 1000])
+def test_two_or_more_generations_ahead_is_invalid(gen: int) -> None:
+    assert decide(make(), gen, T0 + 11) is Outcome.INVALID
 
 
 def test_zero_window_makes_any_retry_reuse() -> None:

@@ -69,19 +69,46 @@ end
 return evicted
 """
 
-# The compare-and-set. KEYS[1] session hash, KEYS[2] user zset.
+# The compare-and-set. KEYS[1] session hash, KEYS[2] user zset, KEYS[3] the
+# user's credential version hash (same slot): a session born under an older
+# version never rotates, checked in this same script.
 # ARGV: 1 expected generation, 2 now, 3 new idle expiry, 4 ip, 5 user agent,
-#       6 sid, 7 new generation.
+#       6 sid, 7 new generation, 8 wall-clock time the request was sent,
+#       9 deadline (when the requester stops waiting).
+# By Redis's own clock: a script that runs after its deadline (Redis was
+# stalled while it sat in the socket) does nothing, since the client has been
+# answered 503 and will retry; and the grace window starts when the rotation
+# commits (``now`` plus the time the script waited).
 ROTATE = _SETOPT + """
-local f = redis.call('HMGET', KEYS[1], 'gen', 'rvat', 'iexp')
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if clock > tonumber(ARGV[9]) then
+  return 0
+end
+local f = redis.call('HMGET', KEYS[1], 'gen', 'rvat', 'iexp', 'cv')
 if f[1] ~= ARGV[1] or f[2] ~= false or tonumber(f[3]) <= tonumber(ARGV[2]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'gen', ARGV[7], 'rat', ARGV[2], 'lat', ARGV[2], 'iexp', ARGV[3])
+if (f[4] or '0') ~= (redis.call('HGET', KEYS[3], 'v') or '0') then
+  return 0
+end
+local rat = string.format('%.6f', tonumber(ARGV[2]) + math.max(0, clock - tonumber(ARGV[8])))
+redis.call('HSET', KEYS[1], 'gen', ARGV[7], 'rat', rat, 'lat', ARGV[2], 'iexp', ARGV[3])
 setopt(KEYS[1], 'llip', ARGV[4])
 setopt(KEYS[1], 'lua', ARGV[5])
 redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[6])
 return 1
+"""
+
+# KEYS[1] the user's credential version hash, KEYS[2] the session to keep
+# (a key of the same user if none). ARGV: 1 now, 2 keep ('' = none).
+BUMP = """
+local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HSET', KEYS[1], 'at', ARGV[1])
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'cv', v)
+end
+return v
 """
 
 # KEYS[1] session hash, KEYS[2] user zset. ARGV: 1 now, 2 reason, 3 sid.

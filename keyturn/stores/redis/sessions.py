@@ -7,6 +7,9 @@ Keys (``p`` = ``KEYTURN_REDIS_KEY_PREFIX``, default ``kt``):
   then, so a later reuse is still recognised as theft);
 * ``p:{<user id>}:u`` — sorted set of the user's unrevoked sessions, score =
   last use: listing and least-recently-used eviction;
+* ``p:{<user id>}:cv`` — the user's credential version (``v``) and when it
+  last changed (``at``); the rotate script reads it, so a warm refresh stays
+  one round trip. Absent = version 0;
 * ``p:sid:<session id>`` — the owner's user id, written once at login with
   the same TTL. Only a caller that does not know the owner reads it.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -30,7 +34,7 @@ from redis import exceptions as rx
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from keyturn.config import Settings
-from keyturn.core.sessions import Session
+from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.redis import lua
 
@@ -95,7 +99,13 @@ def _session(sid: str, h: dict[bytes, bytes]) -> Session:
         dpop_jkt=_text(h, b"jkt"),
         revoked_at=None if rvat is None else float(rvat),
         revoke_reason=_text(h, b"rvr"),
+        credential_version=int(h.get(b"cv", b"0")),
     )
+
+
+def _judged(s: Session, cv: list[Any]) -> Session:
+    """``cv``: HMGET of the user's credential version hash (v, at)."""
+    return under_credentials(s, int(cv[0] or 0), None if cv[1] is None else float(cv[1]))
 
 
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
@@ -153,6 +163,7 @@ class RedisSessionStore:
         self._revoke_user = client.register_script(lua.REVOKE_USER)
         self._list = client.register_script(lua.LIST)
         self._purge = client.register_script(lua.PURGE)
+        self._bump = client.register_script(lua.BUMP)
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str) -> RedisSessionStore:
@@ -176,6 +187,9 @@ class RedisSessionStore:
 
     def _zset(self, user_id: str) -> str:
         return f"{self.prefix}:{{{user_id}}}:u"
+
+    def _cv(self, user_id: str) -> str:
+        return f"{self.prefix}:{{{user_id}}}:cv"
 
     def _owner_key(self, sid: str) -> str:
         return f"{self.prefix}:sid:{sid}"
@@ -215,7 +229,7 @@ class RedisSessionStore:
         fields: list[Any] = [
             "sid", s.id, "uid", s.user_id, "salt", s.salt, "gen", str(s.generation), "cat", _num(s.created_at),
             "rat", _num(s.rotated_at), "lat", _num(s.last_used_at), "iexp", _num(s.idle_expires_at),
-            "aexp", _num(s.absolute_expires_at),
+            "aexp", _num(s.absolute_expires_at), "cv", str(s.credential_version),
         ]
         for name, value in (
             ("lip", s.login_ip), ("ua", s.user_agent), ("llip", s.last_ip), ("lua", s.last_user_agent),
@@ -240,7 +254,9 @@ class RedisSessionStore:
         if owner is None:
             return None
         h = cast("dict[bytes, bytes]", await self.client.hgetall(self._hash(owner, session_id)))
-        return _session(session_id, h) if h else None
+        if not h:
+            return None
+        return _judged(_session(session_id, h), await self.client.hmget(self._cv(owner), "v", "at"))
 
     @redis_guarded
     async def rotate(
@@ -253,15 +269,20 @@ class RedisSessionStore:
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
         owner = await self._owner(session_id, user_id)
         if owner is None:
             return False
+        new = expected_generation + 1 if to_generation is None else to_generation
+        # Wall clock, not the injected one: the deadline is compared with the
+        # store's clock (see lua.ROTATE); it is when this call gives up.
+        sent = time.time()
         won = await self._rotate(
-            keys=[self._hash(owner, session_id), self._zset(owner)],
+            keys=[self._hash(owner, session_id), self._zset(owner), self._cv(owner)],
             args=[
                 str(expected_generation), _num(now), _num(idle_expires_at), _opt(ip), _opt(user_agent),
-                session_id, str(expected_generation + 1),
+                session_id, str(new), _num(sent), _num(sent + self.timeout),
             ],
         )
         return int(won) == 1
@@ -288,8 +309,20 @@ class RedisSessionStore:
     @redis_guarded
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         rows = await self._list(keys=[self._zset(user_id)], args=[self._user_prefix(user_id)])
-        found = [_session(h[b"sid"].decode(), h) for h in (_pairs(r) for r in rows)]
+        cv = await self.client.hmget(self._cv(user_id), "v", "at")
+        found = [_judged(_session(h[b"sid"].decode(), h), cv) for h in (_pairs(r) for r in rows)]
         return [s for s in found if s.is_live(now)]  # already most recently used first
+
+    @redis_guarded
+    async def credential_version(self, user_id: str) -> int:
+        return int(await self.client.hget(self._cv(user_id), "v") or 0)
+
+    @redis_guarded
+    async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
+        version = await self._bump(
+            keys=[self._cv(user_id), self._hash(user_id, keep or "")], args=[_num(now), keep or ""]
+        )
+        return int(version)
 
     # --- maintenance (not on a request path: SCAN is fine here) ----------------
 
@@ -306,6 +339,7 @@ class RedisSessionStore:
             h = cast("dict[bytes, bytes]", await self.client.hgetall(key))
             if h:
                 s = _session(h[b"sid"].decode(), h)
+                s = _judged(s, await self.client.hmget(self._cv(s.user_id), "v", "at"))
                 if s.is_live(now):
                     found.append(s)
         return sorted(found, key=lambda s: s.last_used_at, reverse=True)[:limit]

@@ -8,6 +8,15 @@ is one hop / one round trip, on a prepared statement. This is the only SQL
 implementation of these three operations; everything else stays on
 SQLAlchemy (``store.py``). Column lists and the row mapper come from
 ``schema.py``.
+
+The rotate UPDATE carries a deadline — the wall-clock moment its caller
+stops waiting (sent + store timeout) — checked by the database's own clock: a
+statement that runs late (the server stalled, a lock held elsewhere) changes
+nothing, because its requester was answered 503 and will retry the same
+token; committed late it would turn that retry into "reuse". ``rotated_at``,
+where the grace window starts, is ``now`` plus the time the statement
+waited, by the same clock. The clocks of the service's and the database's
+hosts must agree to well within the store timeout (NTP does).
 """
 
 from __future__ import annotations
@@ -21,7 +30,16 @@ from typing import Any, Protocol
 
 from keyturn.core.sessions import Session
 from keyturn.errors import ConfigError
-from keyturn.stores.sql.schema import SESSION_SELECT, session_from_row
+from keyturn.stores.sql.schema import CREDENTIAL_SELECT, SESSION_SELECT, judged_session_from_row
+
+# A session and its user's current credential version, in one read.
+_COLUMNS = f"{SESSION_SELECT}, {CREDENTIAL_SELECT}"
+# In the rotate UPDATE's WHERE: a session born under an older credential
+# version never rotates, checked in the same statement (one round trip).
+_CURRENT = (
+    " AND credential_version = COALESCE((SELECT version FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id), 0)"
+)
+
 
 
 class HotPath(Protocol):
@@ -29,7 +47,8 @@ class HotPath(Protocol):
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool: ...
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool: ...
@@ -82,12 +101,15 @@ class SqliteHotPath(_Lazy):
     """One dedicated aiosqlite connection in autocommit mode: a single
     UPDATE is atomic in SQLite, so no explicit transaction is needed."""
 
-    _GET = f"SELECT {SESSION_SELECT} FROM kt_sessions WHERE id = ?"
+    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = ?"
+    _CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # SQLite's own clock, epoch seconds
     _ROTATE = (
-        "UPDATE kt_sessions SET generation = ?, rotated_at = ?, last_used_at = ?, idle_expires_at = ?, "
-        "last_ip = ?, last_user_agent = ? "
+        f"UPDATE kt_sessions SET generation = ?, rotated_at = ? + MAX(0, {_CLOCK} - ?), last_used_at = ?, "
+        "idle_expires_at = ?, last_ip = ?, last_user_agent = ? "
         "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ? "
         "AND (? IS NULL OR user_id = ?)"  # the optional owner hint of the SessionStore protocol
+        f" AND {_CLOCK} <= ?"  # the deadline: see the module docstring
+        + _CURRENT
     )
 
     def __init__(self, path: str) -> None:
@@ -109,17 +131,18 @@ class SqliteHotPath(_Lazy):
         # await would hold a read snapshot that a later UPDATE on this
         # connection could not upgrade (SQLITE_BUSY_SNAPSHOT, no retry).
         rows = await conn.execute_fetchall(self._GET, (session_id,))
-        return session_from_row(rows[0]) if rows else None
+        return judged_session_from_row(rows[0]) if rows else None
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool:
         conn = await self._get()
         cur = await conn.execute(
             self._ROTATE,
-            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
-             user_id, user_id),
+            (to_generation, now, sent, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+             user_id, user_id, deadline),
         )
         return bool(cur.rowcount == 1)
 
@@ -145,12 +168,17 @@ class SqliteHotPath(_Lazy):
 class PostgresHotPath(_Lazy):
     """An asyncpg pool; statements are prepared once per connection."""
 
-    _GET = f"SELECT {SESSION_SELECT} FROM kt_sessions WHERE id = $1"
+    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = $1"
+    # clock_timestamp(), not now(): the time the row is (re)checked, also
+    # after waiting for another transaction's lock.
+    _CLOCK = "extract(epoch from clock_timestamp())::float8"
     _ROTATE = (
-        "UPDATE kt_sessions SET generation = $1, rotated_at = $2, last_used_at = $2, idle_expires_at = $3, "
-        "last_ip = $4, last_user_agent = $5 "
+        f"UPDATE kt_sessions SET generation = $1, rotated_at = $2 + GREATEST(0, {_CLOCK} - $9::float8), "
+        "last_used_at = $2, idle_expires_at = $3, last_ip = $4, last_user_agent = $5 "
         "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2 "
         "AND ($8::varchar IS NULL OR user_id = $8)"  # the optional owner hint of the SessionStore protocol
+        f" AND {_CLOCK} <= $10::float8"  # the deadline: see the module docstring
+        + _CURRENT
     )
 
     def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
@@ -171,17 +199,18 @@ class PostgresHotPath(_Lazy):
         pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             row = await conn.fetchrow(self._GET, session_id)
-        return session_from_row(row) if row else None
+        return judged_session_from_row(row) if row else None
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool:
         pool = await self._get()
         async with pool.acquire(timeout=self._timeout) as conn:
             status = await conn.execute(
-                self._ROTATE, expected_generation + 1, now, idle_expires_at, ip, user_agent,
-                session_id, expected_generation, user_id,
+                self._ROTATE, to_generation, now, idle_expires_at, ip, user_agent,
+                session_id, expected_generation, user_id, sent, deadline,
             )
         return bool(status == "UPDATE 1")
 
@@ -209,12 +238,15 @@ class MysqlHotPath(_Lazy):
     """An asyncmy pool in autocommit mode: the conditional UPDATE is one round
     trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's ROLLBACK)."""
 
-    _GET = f"SELECT {SESSION_SELECT} FROM kt_sessions WHERE id = %s"
+    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = %s"
+    _CLOCK = "UNIX_TIMESTAMP(NOW(6))"  # the server's clock when the statement runs
     _ROTATE = (
-        "UPDATE kt_sessions SET generation = %s, rotated_at = %s, last_used_at = %s, idle_expires_at = %s, "
-        "last_ip = %s, last_user_agent = %s "
+        f"UPDATE kt_sessions SET generation = %s, rotated_at = %s + GREATEST(0, {_CLOCK} - %s), "
+        "last_used_at = %s, idle_expires_at = %s, last_ip = %s, last_user_agent = %s "
         "WHERE id = %s AND generation = %s AND revoked_at IS NULL AND idle_expires_at > %s "
         "AND (%s IS NULL OR user_id = %s)"  # the optional owner hint of the SessionStore protocol
+        f" AND {_CLOCK} <= %s"  # the deadline: see the module docstring
+        + _CURRENT
     )
 
     def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
@@ -249,16 +281,17 @@ class MysqlHotPath(_Lazy):
 
     async def get_session(self, session_id: str) -> Session | None:
         _, row = await self._run(self._GET, (session_id,))
-        return session_from_row(row) if row else None
+        return judged_session_from_row(row) if row else None
 
     async def rotate(
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
-        ip: str | None, user_agent: str | None, *, user_id: str | None = None,
+        ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
+        sent: float, deadline: float,
     ) -> bool:
         count, _ = await self._run(
             self._ROTATE,
-            (expected_generation + 1, now, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
-             user_id, user_id),
+            (to_generation, now, sent, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
+             user_id, user_id, deadline),
         )
         return count == 1
 

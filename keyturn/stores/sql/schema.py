@@ -7,11 +7,12 @@ MySQL, and exact enough for sub-millisecond grace windows).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.dialects.mysql
 
-from keyturn.core.sessions import Session
+from keyturn.core.sessions import Session, under_credentials
 
 metadata = sa.MetaData()
 
@@ -55,6 +56,7 @@ sessions = sa.Table(
     sa.Column("dpop_jkt", sa.String(64)),
     sa.Column("revoked_at", sa.Double),
     sa.Column("revoke_reason", sa.String(32)),
+    sa.Column("credential_version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_kt_sessions_user", "user_id", "revoked_at"),
     sa.Index("ix_kt_sessions_expiry", "absolute_expires_at"),
 )
@@ -82,6 +84,16 @@ events = sa.Table(
     sa.Column("user_agent", sa.String(512)),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_kt_events_user", "user_id", "at"),
+)
+
+# Each user's credential version (migration 0004), in the sessions'
+# database so the rotate UPDATE reads it in the same statement. No row = 0.
+credentials = sa.Table(
+    "kt_credentials",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", sa.Double, nullable=False),
 )
 
 # The revocation feed (keyturn.service.feed): one row per revoked session,
@@ -150,3 +162,19 @@ def session_from_row(row: Sequence[object]) -> Session:
     salt = fields["salt"]
     fields["salt"] = bytes(salt) if isinstance(salt, (bytes, bytearray, memoryview)) else salt
     return Session(**fields)  # type: ignore[arg-type]
+
+
+# The user's current credential version and when it changed, read beside a
+# session in the same statement (no row = version 0): a session born under
+# an older version is reported revoked (``credentials_changed``).
+CREDENTIAL_SELECT = (
+    "(SELECT version FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id), "
+    "(SELECT changed_at FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id)"
+)
+
+
+def judged_session_from_row(row: Sequence[Any]) -> Session:
+    """A session from ``SESSION_COLUMNS`` followed by the user's credential
+    version and its change time, judged against that version."""
+    n = len(SESSION_COLUMNS)
+    return under_credentials(session_from_row(tuple(row[:n])), int(row[n] or 0), row[n + 1])

@@ -8,6 +8,7 @@ id = :id AND generation = :g``: the database decides who wins.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,16 +16,41 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from keyturn.core.sessions import Session, lru_victims
+from keyturn.core.sessions import Session, lru_victims, under_credentials
 from keyturn.core.users import User
 from keyturn.errors import UsernameTaken
 from keyturn.stores.protocols import SecurityEvent, StoredKey
 from keyturn.stores.sql.engine import guarded, is_sqlite, make_engine, upgrade
 from keyturn.stores.sql.hot import HotPath, hot_path_for
 from keyturn.stores.sql.security import SqlSecurityStore
-from keyturn.stores.sql.schema import events, session_from_row, sessions, signing_keys, users
+from keyturn.stores.sql.schema import (
+    credentials,
+    events,
+    judged_session_from_row,
+    session_from_row,
+    sessions,
+    signing_keys,
+    users,
+)
 
 _S = sessions.c
+
+
+def _versioned(query: Any) -> Any:
+    """Sessions with their user's current credential version beside them."""
+    return (
+        query.add_columns(credentials.c.version.label("cv"), credentials.c.changed_at.label("cv_at"))
+        .select_from(sessions.outerjoin(credentials, credentials.c.user_id == _S.user_id))
+    )
+
+
+def _current() -> sa.ColumnElement[bool]:
+    """Born under the user's current credential version (no row = 0)."""
+    version = (
+        sa.select(credentials.c.version).where(credentials.c.user_id == _S.user_id)
+        .correlate_except(credentials).scalar_subquery()
+    )
+    return _S.credential_version == sa.func.coalesce(version, 0)
 
 
 def _user(row: Any) -> User:
@@ -176,7 +202,7 @@ class SqlStore:
                     absolute_expires_at=session.absolute_expires_at,
                     login_ip=session.login_ip, user_agent=session.user_agent,
                     last_ip=session.last_ip, last_user_agent=session.last_user_agent,
-                    dpop_jkt=session.dpop_jkt,
+                    dpop_jkt=session.dpop_jkt, credential_version=session.credential_version,
                 )
             )
         return evicted
@@ -197,9 +223,15 @@ class SqlStore:
         ip: str | None,
         user_agent: str | None,
         user_id: str | None = None,
+        to_generation: int | None = None,
     ) -> bool:
+        new = expected_generation + 1 if to_generation is None else to_generation
+        # Wall clock, not the injected one: the deadline is checked by the
+        # database's clock (see keyturn.stores.sql.hot); it is when this call gives up.
+        sent = time.time()
         return await self._hot.rotate(
-            session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id
+            session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id,
+            to_generation=new, sent=sent, deadline=sent + self._timeout,
         )
 
     @guarded()
@@ -236,17 +268,49 @@ class SqlStore:
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sessions.select().where(_S.user_id == user_id, _live(now)).order_by(_S.last_used_at.desc())
+                _versioned(sessions.select()).where(_S.user_id == user_id, _live(now)).order_by(_S.last_used_at.desc())
             )
-            return [session_from_row(r) for r in rows]
+            return [s for s in map(judged_session_from_row, rows) if s.is_live(now)]
+
+    @guarded()
+    async def credential_version(self, user_id: str) -> int:
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(sa.select(credentials.c.version).where(credentials.c.user_id == user_id))
+            ).scalar()
+        return int(found or 0)
+
+    @guarded()
+    async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
+        for attempt in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    where = credentials.c.user_id == user_id
+                    res = await conn.execute(
+                        credentials.update().where(where).values(version=credentials.c.version + 1, changed_at=now)
+                    )
+                    if res.rowcount == 0:  # the first bump: a racing one gets IntegrityError and retries
+                        await conn.execute(credentials.insert().values(user_id=user_id, version=1, changed_at=now))
+                    version = int((await conn.execute(sa.select(credentials.c.version).where(where))).scalar_one())
+                    if keep is not None:
+                        await conn.execute(
+                            sessions.update().where(_S.id == keep, _S.user_id == user_id)
+                            .values(credential_version=version)
+                        )
+                return version
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @guarded()
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sessions.select().where(_live(now)).order_by(_S.last_used_at.desc()).limit(limit)
+                _versioned(sessions.select()).where(_live(now), _current())
+                .order_by(_S.last_used_at.desc()).limit(limit)
             )
-            return [session_from_row(r) for r in rows]
+            return [judged_session_from_row(r) for r in rows]
 
     @guarded()
     async def purge_expired(self, *, now: float) -> int:
