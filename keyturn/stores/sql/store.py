@@ -102,6 +102,8 @@ class SqlStore:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+        if self._hot is not None:  # /readyz checks what requests use: the hot path's pool too
+            await self._hot.get_session("-")
 
     async def close(self) -> None:
         if self._hot is not None:
