@@ -65,7 +65,9 @@ def _string_field(body: dict[str, Any], name: str) -> Any:
 async def register(request: Request) -> Response:
     rt = runtime(request)
     body = await read_json(request, rt.settings.max_body_bytes)
-    user = await rt.service.register(_string_field(body, "username"), _string_field(body, "password"))
+    user = await rt.service.register(
+        _string_field(body, "username"), _string_field(body, "password"), ip=client_ip(request),
+    )
     return JSONResponse({"user_id": user.id}, status_code=201)
 
 

@@ -145,6 +145,7 @@ class Runtime:
         if self.session_store is not self.database:
             await self.session_store.close()
         await self.database.close()
+        self.service.passwords.close()
 
 
 def build_runtime(

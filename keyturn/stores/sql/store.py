@@ -102,7 +102,9 @@ class SqlStore:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
-        if self._hot is not None:  # /readyz checks what requests use: the hot path's pool too
+        # /readyz checks what requests use: the hot path's own pool too, once
+        # requests have opened it (a fresh store may not be migrated yet).
+        if self._hot is not None and getattr(self._hot, "_res", None) is not None:
             await self._hot.get_session("-")
 
     async def close(self) -> None:
