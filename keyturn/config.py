@@ -218,7 +218,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_dpop_algs(cls, value: list[str]) -> list[str]:
         # Asymmetric only: a DPoP proof proves possession of a private key.
-        allowed = {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        allowed = {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
         bad = [a for a in value if a not in allowed]
         if bad or not value:
             raise ValueError(f"unsupported DPoP algorithm(s): {bad or 'none given'}")

@@ -119,6 +119,16 @@ class RateLimited(KeyturnError):
         self.retry_after = max(1, int(-(-retry_after // 1)))
 
 
+class Overloaded(RateLimited):
+    """Password hashing is saturated: answered at once with 503 and
+    ``Retry-After`` rather than queued (refreshes never wait behind it)."""
+
+    code = "overloaded"
+    error = "temporarily_unavailable"
+    status = 503
+    description = "the service is busy; retry shortly"
+
+
 # --- refresh (RFC 6749 §5.2 invalid_grant) ---------------------------------
 
 

@@ -29,14 +29,20 @@ from keyturn.core.refresh import b64encode
 from keyturn.errors import InvalidDpopProof
 
 DPOP_TYP = "dpop+jwt"
-MAX_PROOF_LENGTH = 8192
+# A proof from the largest accepted key (RSA 4096: 683-character n and
+# signature) is under 2 KiB; anything much larger is not a proof.
+MAX_PROOF_LENGTH = 4096
+RSA_BITS = (2048, 4096)
+RSA_EXPONENT = 65537
 _ALGORITHMS = get_default_algorithms()
 # alg -> (kty, allowed curves or None)
 _KEY_TYPES: dict[str, tuple[str, frozenset[str] | None]] = {
-    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
+    # Only keys whose verification costs what an honest client's does: the
+    # attacker picks the key, so a huge RSA exponent or modulus would let
+    # them pick our CPU time too.
+    "EdDSA": ("OKP", frozenset({"Ed25519"})),
     "ES256": ("EC", frozenset({"P-256"})),
     "ES384": ("EC", frozenset({"P-384"})),
-    "ES512": ("EC", frozenset({"P-521"})),
     **{f"{p}{n}": ("RSA", None) for p in ("RS", "PS") for n in ("256", "384", "512")},
 }
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -97,9 +103,14 @@ def _public_key(alg: str, jwk: Any) -> Any:
     if jwk.get("kty") != kty or (curves is not None and jwk.get("crv") not in curves):
         raise InvalidDpopProof("the DPoP key does not match its algorithm")
     try:
-        return _ALGORITHMS[alg].from_jwk(jwk)
+        key = _ALGORITHMS[alg].from_jwk(jwk)
     except Exception:  # noqa: BLE001 - any malformed key is a bad proof
         raise InvalidDpopProof("the DPoP jwk is malformed") from None
+    if kty == "RSA":
+        numbers = key.public_numbers()
+        if not RSA_BITS[0] <= key.key_size <= RSA_BITS[1] or numbers.e != RSA_EXPONENT:
+            raise InvalidDpopProof("the DPoP key must be RSA 2048-4096 bits with e = 65537")
+    return key
 
 
 def check_proof(

@@ -6,6 +6,7 @@ on the hot paths); the OpenAPI document describes the same table.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -70,7 +71,9 @@ def _string_field(body: dict[str, Any], name: str) -> Any:
 async def register(request: Request) -> Response:
     rt = runtime(request)
     body = await read_json(request, rt.settings.max_body_bytes)
-    user = await rt.service.register(_string_field(body, "username"), _string_field(body, "password"))
+    user = await rt.service.register(
+        _string_field(body, "username"), _string_field(body, "password"), ip=client_ip(request),
+    )
     return JSONResponse({"user_id": user.id}, status_code=201)
 
 
@@ -259,26 +262,34 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Probe every store at once, each within a probe timeout shorter than
+    the store timeout, so a stalled store makes /readyz answer in time; a
+    failing one is named (store, masked URL, reason) for the operator."""
     import logging
 
     from keyturn.stores.explain import explain
 
     log = logging.getLogger("keyturn")
     rt = runtime(request)
-    status: dict[str, str] = {}
-    detail: dict[str, str] = {}
+    probe = rt.settings.store_timeout / 2
     session_url = rt.settings.session_store_url or rt.settings.database_url
     stores = {"database": (rt.stores.database, rt.settings.database_url),
               "sessions": (rt.stores.session_engine or rt.stores.database, session_url)}
-    for name, (store, url) in stores.items():
+    detail: dict[str, str] = {}
+
+    async def check(name: str, store: Any, url: str) -> str:
         try:
-            await store.ping()
-            status[name] = "ok"
-        except StoreUnavailable as exc:
-            status[name] = "unavailable"
+            async with asyncio.timeout(probe):
+                await store.ping()
+            return "ok"
+        except (StoreUnavailable, TimeoutError) as exc:
             # Which store, its masked URL and the driver's reason: for the operator.
             detail[name] = explain("database" if name == "database" else "session store", url, exc)
             log.warning("readyz: %s", detail[name])
+            return "unavailable"
+
+    results = await asyncio.gather(*(check(name, store, url) for name, (store, url) in stores.items()))
+    status = dict(zip(stores, results, strict=True))
     ready = all(v == "ok" for v in status.values())
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "stores": status}
     if detail:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from keyturn.core import refresh as rt
 from keyturn.core.sessions import Session, slide_idle_expiry
 from keyturn.core.users import User, check_new_password, check_password_shape, normalize_username
-from keyturn.errors import InvalidCredentials, RegistrationClosed
+from keyturn.errors import InvalidCredentials, InvalidDpopProof, Overloaded, RegistrationClosed, UsernameTaken
 from keyturn.service.access import AccessTokens, TokenPair
 from keyturn.service.guards import DpopRequest
 
@@ -21,14 +21,27 @@ class Accounts(AccessTokens):
 
     # --- accounts ---------------------------------------------------------
 
-    async def register(self, username: object, password: object) -> User:
+    async def register(self, username: object, password: object, *, ip: str | None = None) -> User:
         if self.settings.registration != "open":
             raise RegistrationClosed()
-        return await self.create_user(username, password)
+        # Like a login: the attempt is reserved first and counts as a failure
+        # unless it succeeds (a taken name is an oracle worth throttling).
+        key = await self.throttle.reserve_registration(ip, self.clock.now())
+        try:
+            user = await self.create_user(username, password)
+        except Overloaded:
+            await self.throttle.release(key, self.clock.now())
+            raise
+        await self.throttle.release(key, self.clock.now())
+        return user
 
     async def create_user(self, username: object, password: object) -> User:
         name = normalize_username(username)
         secret = check_new_password(password, self.settings.password_min_length)
+        # A taken name is refused before any hashing: a failed registration
+        # never holds a hashing slot.
+        if await self.users.user_by_name(name) is not None:
+            raise UsernameTaken()
         user = User(
             id=rt.b64encode(secrets.token_bytes(12)),
             username=name,
@@ -46,8 +59,12 @@ class Accounts(AccessTokens):
         secret = check_password_shape(password)  # 400 before any hashing
         # Throttled before the password is looked at: while locked, the right
         # password gets the same 429 as a wrong one.
-        streak = await self.throttle.check_login(name, ip, self.clock.now())
-        jkt = await self.dpop.bind(dpop, self.clock.now())
+        attempt = await self.throttle.reserve_login(name, ip, self.clock.now())
+        try:
+            jkt = await self.dpop.bind(dpop, self.clock.now())
+        except InvalidDpopProof:
+            await self.throttle.not_a_guess(attempt, self.clock.now())
+            raise
         user = await self.users.user_by_name(name)
         version = 0
         if user is not None:
@@ -61,13 +78,12 @@ class Accounts(AccessTokens):
         now = self.clock.now()
         if user is None or not ok or user.disabled:
             # One answer for unknown user, wrong password and disabled user.
-            locked = await self.throttle.login_failed(name, ip, now)
+            locked = self.throttle.login_failed(attempt)
             await self.events.record("login_failed", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
             if locked:
                 await self.events.record("lockout", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
             raise InvalidCredentials()
-        if streak:
-            await self.throttle.login_succeeded(name)
+        await self.throttle.login_succeeded(attempt, now)
         absolute = now + self.settings.session_max_age
         session = Session(
             id=rt.new_session_id(),

@@ -96,11 +96,12 @@ class SessionManagement:
             raise InvalidCredentials("the current password is wrong")
         # Throttled like a login: a stolen access token must not become a
         # way to guess the password.
-        await self.throttle.check_login(user.username, ip, self.clock.now())
+        attempt = await self.throttle.reserve_login(user.username, ip, self.clock.now())
         if not await self.passwords.verify(user.password_hash, current_pw):
-            if await self.throttle.login_failed(user.username, ip, self.clock.now()):
+            if self.throttle.login_failed(attempt):
                 await self.events.record("lockout", self.clock.now(), user_id=user.id, ip=ip)
             raise InvalidCredentials("the current password is wrong")
+        await self.throttle.login_succeeded(attempt, self.clock.now())
         await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
         now = self.clock.now()
         # After the new hash (see login): every session born before — or

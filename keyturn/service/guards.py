@@ -5,16 +5,26 @@ access-token denylist and DPoP proof checking with a shared replay cache.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from keyturn.config import Settings
 from keyturn.core import dpop, throttle
 from keyturn.core.denylist import check_keys, session_key, token_key
-from keyturn.core.throttle import ACCOUNT_MEMORY, WINDOW
+from keyturn.core.throttle import ACCOUNT_MEMORY, WINDOW, Counter
 from keyturn.core.tokens import AccessClaims
 from keyturn.errors import InvalidDpopProof, RateLimited
 from keyturn.stores.protocols import CounterStore, Denylist, ReplayCache
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login attempt's reservation on the throttle's counters."""
+
+    account: str
+    address: str
+    failures: int  # the account's consecutive failures, this attempt included
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,33 +51,71 @@ class Throttle:
         # the hot path of a well-behaved client costs no extra round trip.
         self._suspects: dict[str, float] = {}
 
-    async def check_login(self, username: str, ip: str | None, now: float) -> bool:
-        """Raise ``RateLimited`` before any password is checked. A locked
-        account answers the right password exactly like a wrong one.
-        Returns whether the account has a failure streak to reset on success
-        (so a clean login writes nothing here)."""
+    async def reserve_login(self, username: str, ip: str | None, now: float) -> LoginAttempt:
+        """Reserve this attempt on the account's and the address's counters
+        *before* any password is checked, or raise ``RateLimited``. The
+        reservation is the failure count (kept on failure, given back on
+        success), so however many attempts race, no more than the limits
+        are ever evaluated. A locked account answers the right password
+        exactly like a wrong one; refused attempts are not counted."""
         acct, addr = throttle.account_key(username), throttle.window_key("login", ip, now)
-        found = await self._store.counters([acct, addr], now=now)
-        wait = max(
-            throttle.account_delay(found.get(acct), now, max_failures=self._max_failures, max_delay=self._max_delay),
-            throttle.window_delay(found[addr].count if addr in found else 0, self._ip_max, now),
+        account, address = await asyncio.gather(
+            self._reserve_account(acct, now),
+            self._store.reserve(addr, limit=self._ip_max, now=now, expires_at=throttle.window_start(now) + 2 * WINDOW),
         )
-        if wait > 0:
+        if account is None or address is None:
+            if account is not None:
+                await self._store.release(acct, now=now)
+            if address is not None:
+                await self._store.release(addr, now=now)
+            wait = throttle.window_delay(self._ip_max, self._ip_max, now) if address is None else 0.0
+            if account is None:
+                found = (await self._store.counters([acct], now=now)).get(acct)
+                wait = max(wait, throttle.account_delay(
+                    found, now, max_failures=self._max_failures, max_delay=self._max_delay,
+                ))
             raise RateLimited(wait)
-        return acct in found
+        return LoginAttempt(acct, addr, account.count)
 
-    async def login_failed(self, username: str, ip: str | None, now: float) -> bool:
-        """Count a failure; True when the account just reached its limit."""
-        acct = await self._store.increment(
-            throttle.account_key(username), now=now, expires_at=now + ACCOUNT_MEMORY
-        )
-        await self._store.increment(
-            throttle.window_key("login", ip, now), now=now, expires_at=throttle.window_start(now) + 2 * WINDOW
-        )
-        return acct.count == self._max_failures
+    async def _reserve_account(self, key: str, now: float) -> Counter | None:
+        expires = now + ACCOUNT_MEMORY
+        taken = await self._store.reserve(key, limit=self._max_failures, now=now, expires_at=expires)
+        if taken is not None:
+            return taken
+        # Past the limit, one more guess is allowed once its delay is over.
+        found = (await self._store.counters([key], now=now)).get(key)
+        if found is None or throttle.account_delay(
+            found, now, max_failures=self._max_failures, max_delay=self._max_delay,
+        ) > 0:
+            return None
+        return await self._store.reserve(key, limit=found.count + 1, now=now, expires_at=expires)
 
-    async def login_succeeded(self, username: str) -> None:
-        await self._store.reset(throttle.account_key(username))
+    def login_failed(self, attempt: LoginAttempt) -> bool:
+        """The reservation stands as the failure; True when the account just
+        reached its limit."""
+        return attempt.failures == self._max_failures
+
+    async def login_succeeded(self, attempt: LoginAttempt, now: float) -> None:
+        await asyncio.gather(self._store.reset(attempt.account), self._store.release(attempt.address, now=now))
+
+    async def not_a_guess(self, attempt: LoginAttempt, now: float) -> None:
+        """The attempt failed before any password was checked (an invalid
+        DPoP proof): the account gets its reservation back, the address
+        keeps it (invalid proofs count per address)."""
+        await self._store.release(attempt.account, now=now)
+
+    async def reserve_registration(self, ip: str | None, now: float) -> str:
+        """Failed registrations per address have the login address limit (a
+        taken name is an oracle); returns the key to ``release`` on success."""
+        key = throttle.window_key("register", ip, now)
+        if await self._store.reserve(
+            key, limit=self._ip_max, now=now, expires_at=throttle.window_start(now) + 2 * WINDOW,
+        ) is None:
+            raise RateLimited(throttle.window_delay(self._ip_max, self._ip_max, now))
+        return key
+
+    async def release(self, key: str, now: float) -> None:
+        await self._store.release(key, now=now)
 
     async def check_refresh(self, ip: str | None, now: float) -> None:
         key = throttle.window_key("refresh", ip, now)

@@ -38,7 +38,7 @@ class Refresh(AccessTokens):
         await self.throttle.check_refresh(ip, now)
         try:
             return await self._refresh(token, now, ip, user_agent, dpop)
-        except RefreshTokenInvalid:
+        except (RefreshTokenInvalid, InvalidDpopProof):  # invalid proofs count like guesses
             await self.throttle.refresh_invalid(ip, now)
             raise
 

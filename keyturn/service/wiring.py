@@ -96,6 +96,7 @@ class Runtime:
         if self.webhook is not None:
             await self.webhook.close()
         await self.stores.close()
+        self.service.passwords.close()
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Stores | None = None) -> Runtime:

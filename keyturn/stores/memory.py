@@ -247,6 +247,21 @@ class MemorySecurityStore:
         self._check()
         self.counter_rows.pop(key, None)
 
+    async def reserve(self, key: str, *, limit: int, now: float, expires_at: float) -> Counter | None:
+        self._check()
+        row = self.counter_rows.get(key)
+        count = 0 if row is None or row[2] <= now else row[0]
+        if count >= limit:
+            return None
+        self.counter_rows[key] = (count + 1, now, expires_at)
+        return Counter(count + 1, now)
+
+    async def release(self, key: str, *, now: float) -> None:
+        self._check()
+        row = self.counter_rows.get(key)
+        if row is not None and row[2] > now and row[0] > 0:
+            self.counter_rows[key] = (row[0] - 1, row[1], row[2])
+
     async def deny(self, keys: Sequence[str], *, now: float, expires_at: float) -> None:
         self._check()
         for key in keys:

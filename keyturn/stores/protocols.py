@@ -166,6 +166,14 @@ class CounterStore(Protocol):
 
     async def reset(self, key: str) -> None: ...
 
+    async def reserve(self, key: str, *, limit: int, now: float, expires_at: float) -> Counter | None:
+        """Atomically add one unless the live count is already ``limit``
+        (then change nothing and return ``None``): however many callers
+        race, at most ``limit`` get through."""
+
+    async def release(self, key: str, *, now: float) -> None:
+        """Give back one reservation (never below zero)."""
+
 
 class Denylist(Protocol):
     async def deny(self, keys: Sequence[str], *, now: float, expires_at: float) -> None:

@@ -45,6 +45,28 @@ async def test_concurrent_increments_are_all_counted(security_store: Any) -> Non
     assert (await security_store.counters([key], now=NOW))[key].count == 10
 
 
+async def test_racing_reservations_never_pass_the_limit(security_store: Any) -> None:
+    key = fresh("r")
+    taken = await asyncio.gather(
+        *(security_store.reserve(key, limit=5, now=NOW, expires_at=NOW + 60) for _ in range(20))
+    )
+    assert sorted(c.count for c in taken if c is not None) == [1, 2, 3, 4, 5]
+    assert taken.count(None) == 15
+    assert (await security_store.counters([key], now=NOW))[key].count == 5
+
+
+async def test_a_released_reservation_frees_a_slot_and_expiry_restarts(security_store: Any) -> None:
+    key = fresh("r")
+    for _ in range(2):
+        assert await security_store.reserve(key, limit=2, now=NOW, expires_at=NOW + 10) is not None
+    assert await security_store.reserve(key, limit=2, now=NOW, expires_at=NOW + 10) is None
+    await security_store.release(key, now=NOW)
+    assert (await security_store.reserve(key, limit=2, now=NOW + 1, expires_at=NOW + 10)).count == 2
+    await security_store.release(fresh("missing"), now=NOW)  # nothing to give back: no error, no row
+    again = await security_store.reserve(key, limit=2, now=NOW + 10, expires_at=NOW + 20)
+    assert again is not None and again.count == 1
+
+
 async def test_denylist_entries_live_until_their_expiry(security_store: Any) -> None:
     a, b = fresh("s"), fresh("j")
     assert not await security_store.any_denied([a, b], now=NOW)

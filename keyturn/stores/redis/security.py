@@ -37,6 +37,24 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return n
 """
 
+_RESERVE = """
+local n = 0
+if tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') > tonumber(ARGV[1]) then
+  n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+end
+if n >= tonumber(ARGV[4]) then return -1 end
+n = n + 1
+redis.call('HSET', KEYS[1], 'n', n, 'last', ARGV[1], 'exp', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return n
+"""
+
+_RELEASE = """
+if tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') <= tonumber(ARGV[1]) then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+return 1
+"""
+
 _DENY = """
 local exp, ttl = tonumber(ARGV[1]), ARGV[2]
 for i = 1, #KEYS do
@@ -69,6 +87,8 @@ class RedisSecurityStore:
         self.timeout = timeout
         self._increment = client.register_script(_INCREMENT)
         self._deny = client.register_script(_DENY)
+        self._reserve = client.register_script(_RESERVE)
+        self._release = client.register_script(_RELEASE)
         self._first_use = client.register_script(_FIRST_USE)
 
     @classmethod
@@ -101,6 +121,17 @@ class RedisSecurityStore:
     @redis_guarded
     async def reset(self, key: str) -> None:
         await self.client.delete(self._ctr(key))
+
+    @redis_guarded
+    async def reserve(self, key: str, *, limit: int, now: float, expires_at: float) -> Counter | None:
+        n = int(await self._reserve(
+            keys=[self._ctr(key)], args=[repr(now), repr(expires_at), _ttl_ms(expires_at, now), str(limit)]
+        ))
+        return None if n < 0 else Counter(n, now)
+
+    @redis_guarded
+    async def release(self, key: str, *, now: float) -> None:
+        await self._release(keys=[self._ctr(key)], args=[repr(now)])
 
     # --- denylist ---------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from keyturn.config import Settings
 from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
+from keyturn.stores.guard import bounded
 from keyturn.stores.redis import lua
 
 RedisClient: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
@@ -50,18 +51,31 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """A pooled connection that died with its server: retried once."""
+    return isinstance(exc, rx.ConnectionError) and not isinstance(exc, rx.TimeoutError)
+
+
 def redis_guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Bound a store method (of an object with ``timeout``) in time and turn
-    Redis faults into ``StoreUnavailable``: fail closed, never a 500."""
+    """Bound a store method (of an object with ``timeout`` and ``client``)
+    in time and turn every Redis failure into ``StoreUnavailable``: fail
+    closed, never a 500 (see ``keyturn.stores.guard``)."""
 
     @functools.wraps(fn)
     async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
-        timeout: float = getattr(args[0], "timeout")
-        try:
-            async with asyncio.timeout(timeout):
-                return await fn(*args, **kwargs)
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable() from exc
+        store = args[0]
+
+        async def drop_idle_connections() -> None:
+            # The server that held them is gone: every idle connection in
+            # the pool is as dead as the one that just failed.
+            pool = getattr(getattr(store, "client", None), "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect(inuse_connections=False)
+
+        return await bounded(
+            lambda: fn(*args, **kwargs), store=type(store).__name__, timeout=getattr(store, "timeout"),
+            faults=_UNAVAILABLE, connection_lost=_connection_lost, before_retry=drop_idle_connections,
+        )
 
     return inner
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from keyturn.errors import StoreUnavailable
+from keyturn.stores.guard import bounded
 from keyturn.stores.sql.hot import driver_unavailable_errors, private_sqlite_file
 
 _DRIVERS = {
@@ -135,6 +136,23 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def _connection_lost_errors() -> tuple[type[BaseException], ...]:
+    """Driver exceptions of a connection that died under the pool."""
+    errors: list[type[BaseException]] = [InterfaceError, ConnectionResetError, BrokenPipeError]
+    with contextlib.suppress(ImportError):
+        import asyncpg
+
+        errors += [asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError]
+    with contextlib.suppress(ImportError):
+        from asyncmy import errors as my
+
+        errors += [my.InterfaceError]
+    return tuple(errors)
+
+
+_CONNECTION_LOST = _connection_lost_errors()
+
+
 _RETRIES = 5
 _DEADLOCK_MYSQL = (1213, 1205)  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
 _DEADLOCK_PG = ("40P01", "40001")  # deadlock_detected, serialization_failure
@@ -149,32 +167,38 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     return bool(args) and args[0] in _DEADLOCK_MYSQL
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """A pooled connection that died with its server (a restart): worth one
+    retry on a fresh connection."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, _CONNECTION_LOST)
+
+
 def guarded(
     timeout_attr: str = "_timeout",
 ) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
-    """Bound a store call in time and turn infrastructure faults into
-    ``StoreUnavailable`` (503, fail closed). Integrity errors pass through."""
+    """Bound a store call in time and turn every driver failure into
+    ``StoreUnavailable`` (503, fail closed); see ``keyturn.stores.guard``."""
 
     def wrap(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        async def with_deadlock_retries(*args: P.args, **kwargs: P.kwargs) -> T:
+            for attempt in range(_RETRIES):
+                try:
+                    return await fn(*args, **kwargs)
+                except DBAPIError as exc:
+                    # A deadlock victim was rolled back whole: run it again.
+                    if attempt == _RETRIES - 1 or not _is_deadlock(exc):
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
         @functools.wraps(fn)
         async def inner(*args: P.args, **kwargs: P.kwargs) -> T:
-            timeout = getattr(args[0], timeout_attr, 5.0)
-            try:
-                async with asyncio.timeout(timeout):
-                    for attempt in range(_RETRIES):
-                        try:
-                            return await fn(*args, **kwargs)
-                        except DBAPIError as exc:
-                            # A deadlock victim was rolled back whole: run it again.
-                            if attempt == _RETRIES - 1 or not _is_deadlock(exc):
-                                raise
-                    raise AssertionError("unreachable")  # pragma: no cover
-            except _UNAVAILABLE as exc:
-                raise StoreUnavailable() from exc
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
-                    raise StoreUnavailable() from exc
-                raise
+            return await bounded(
+                lambda: with_deadlock_retries(*args, **kwargs),
+                store=type(args[0]).__name__, timeout=getattr(args[0], timeout_attr, 5.0),
+                faults=_UNAVAILABLE, connection_lost=_connection_lost,
+            )
 
         return inner
 

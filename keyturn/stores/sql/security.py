@@ -7,6 +7,7 @@ savepoint, else UPDATE again — so two replicas racing on one key never both
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,6 +79,45 @@ class SqlSecurityStore:
     async def reset(self, key: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(counters.delete().where(_C.key == key))
+
+    @guarded()
+    async def reserve(self, key: str, *, limit: int, now: float, expires_at: float) -> Counter | None:
+        # One conditional UPDATE: the row lock serialises racing callers and
+        # each re-checks the count it would raise (PostgreSQL, InnoDB and
+        # SQLite all re-evaluate the WHERE on the current row).
+        bump = (
+            counters.update()
+            .where(_C.key == key, sa.or_(_C.expires_at <= now, _C.count < limit))
+            .values(
+                count=sa.case((_C.expires_at <= now, 1), else_=_C.count + 1),
+                last_at=now,
+                expires_at=expires_at,
+            )
+        )
+        taken = await self._bump(bump, key)
+        if taken is not None or limit < 1:
+            return taken
+        # No live row yet: create it at zero in its own statement (no
+        # savepoint: a MySQL deadlock would roll back the savepoint with the
+        # transaction), then take the slot by the same conditional UPDATE.
+        with contextlib.suppress(IntegrityError):
+            async with self.engine.begin() as conn:
+                await conn.execute(counters.insert().values(key=key, count=0, last_at=now, expires_at=expires_at))
+        return await self._bump(bump, key)
+
+    async def _bump(self, bump: Any, key: str) -> Counter | None:
+        async with self.engine.begin() as conn:
+            if (await conn.execute(bump)).rowcount != 1:
+                return None
+            row = (await conn.execute(sa.select(_C.count, _C.last_at).where(_C.key == key))).one()
+        return Counter(int(row[0]), float(row[1]))
+
+    @guarded()
+    async def release(self, key: str, *, now: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                counters.update().where(_C.key == key, _C.count > 0, _C.expires_at > now).values(count=_C.count - 1)
+            )
 
     # --- denylist -----------------------------------------------------------
 

@@ -116,7 +116,7 @@ class SqlStore:
         """Both ways in: SQLAlchemy's pool and the hot path's connection(s)."""
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
-        await self._hot.ping()
+        await self._hot.ping()  # /readyz checks what requests use: the hot path's pool too
 
     async def close(self) -> None:
         await self._hot.close()

@@ -1,0 +1,72 @@
+"""Logins never starve refreshes: hashing runs in a bounded pool of its own,
+a full queue answers a login at once with 503 ``overloaded`` and
+``Retry-After``, and refreshes keep answering while logins are queued."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+
+HANG_GUARD = 30.0
+STORM = 100
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """Holds every password check in the hashing pool until set."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def hold_hashes(api: Api, gate: threading.Event, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    hasher = api.runtime.service.passwords
+    real = getattr(hasher, method)
+
+    def held(*args: Any) -> Any:
+        gate.wait(HANG_GUARD)
+        return real(*args)
+
+    monkeypatch.setattr(hasher, method, held)
+
+
+async def settled(tasks: list[asyncio.Task[Any]], at_least: int) -> list[asyncio.Task[Any]]:
+    """The tasks done once ``at_least`` of them are (bounded: a hang fails)."""
+    async with asyncio.timeout(HANG_GUARD):
+        while sum(t.done() for t in tasks) < at_least:
+            await asyncio.sleep(0.01)
+    return [t for t in tasks if t.done()]
+
+
+async def test_a_login_storm_is_admitted_up_to_the_queue_and_refreshes_keep_answering(
+    make_api: Callable[..., Any], gate: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A generous store timeout: this storm is about hashing, not the store.
+    async with make_api(trusted_proxies=["203.0.113.7/32"], store_timeout=10.0) as api:
+        tokens = await api.user_and_login("alice")
+        hold_hashes(api, gate, monkeypatch, "_verify")
+        storm = [
+            asyncio.ensure_future(api.login(f"ghost{i}", "a wrong password", headers={"x-forwarded-for": f"198.51.100.{i}"}))
+            for i in range(STORM)
+        ]
+        queue = api.runtime.service.passwords.queue
+        refused = await settled(storm, STORM - queue)  # the overflow is answered at once
+        for _ in range(5):  # refreshes answer while every admitted login is still queued
+            r = await asyncio.wait_for(api.refresh(tokens["refresh_token"]), HANG_GUARD)
+            assert r.status_code == 200, r.text
+            tokens.update(r.json())
+        assert sum(t.done() for t in storm) == STORM - queue
+        for t in refused:
+            r = t.result()
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "overloaded"
+            assert int(r.headers["retry-after"]) >= 1
+        gate.set()
+        answers = await asyncio.wait_for(asyncio.gather(*storm), HANG_GUARD)
+        assert sorted(r.status_code for r in answers) == [401] * queue + [503] * (STORM - queue)
