@@ -86,7 +86,7 @@ events = sa.Table(
     sa.Index("ix_kt_events_user", "user_id", "at"),
 )
 
-# Each user's credential version (migration 0004), in the sessions'
+# Each user's credential version (migration 0005), in the sessions'
 # database so the rotate UPDATE reads it in the same statement. No row = 0.
 credentials = sa.Table(
     "kt_credentials",

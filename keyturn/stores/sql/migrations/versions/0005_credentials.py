@@ -1,8 +1,8 @@
 """Credential versions: each user's (bumped by password change, disable,
 logout-all) and the one each session was born with.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005_credentials
+Revises: 0004_exact_names
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005_credentials"
+down_revision = "0004_exact_names"
 branch_labels = None
 depends_on = None
 
