@@ -84,6 +84,7 @@ class Accounts(AccessTokens):
                 await self.events.record("lockout", now, user_id=user.id if user else None, ip=ip, user_agent=user_agent)
             raise InvalidCredentials()
         await self.throttle.login_succeeded(attempt, now)
+        await self._upgrade_hash(user.id, user.password_hash, secret)
         absolute = now + self.settings.session_max_age
         session = Session(
             id=rt.new_session_id(),
@@ -113,3 +114,13 @@ class Accounts(AccessTokens):
         self._remember(session)
         return self._pair(session, now)
 
+    async def _upgrade_hash(self, user_id: str, password_hash: str, password: str) -> None:
+        """A hash made with weaker argon2 parameters than today's is replaced
+        while the password is at hand (the only moment it is). Best effort:
+        a full hashing queue leaves it for the next login."""
+        if not self.passwords.needs_rehash(password_hash):
+            return
+        try:
+            await self.users.set_password_hash(user_id, await self.passwords.hash(password))
+        except Overloaded:
+            return

@@ -124,8 +124,16 @@ class SessionManagement:
         return user
 
     async def admin_revoke_session(self, session_id: str) -> bool:
-        """An operator's revoke (``keyturn sessions revoke``). True if it was live."""
-        return await self.end_session(session_id, reason="admin")
+        """An operator's revoke (``keyturn sessions revoke``). True if it was
+        live. Recorded like every other ending of a session: an operator's
+        action belongs in the audit trail as much as a user's."""
+        session = await self.sessions.get_session(session_id)
+        done = await self.end_session(session_id, reason="admin")
+        if done and session is not None:
+            await self.events.record(
+                "session_revoked", self.clock.now(), user_id=session.user_id, session_id=session_id, by="admin"
+            )
+        return done
 
     async def _revoked(self, sids: list[str], now: float) -> None:
         """Tell the revocation feed, after the store committed: resource
