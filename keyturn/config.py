@@ -128,6 +128,10 @@ class Settings(BaseSettings):
         1000, ge=1, le=100_000, description="Events waiting for the webhook; beyond it they are dropped (logged).")
     redis_allow_eviction: bool = Field(
         False, description="Start even if Redis may evict keys (maxmemory-policy other than noeviction); logs loudly.")
+    key_publish_ahead: float = Field(
+        330, ge=0, le=86_400,
+        description="A rotated-in signing key is in the JWKS this many seconds before any replica signs with it "
+        "(at least the resource servers' JWKS cache age; the Verifier's default is 300).")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from keyturn.config import Settings
 from keyturn.errors import BadRequest, InvalidClient
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response
 from keyturn.service.feed import Cursor
+from keyturn.service.keys import FEED_PREFIX
 from keyturn.service.resource_clients import authenticate_basic
 
 STEP = 0.5  # how often a long-poll re-reads the shared log (other replicas' rows)
@@ -69,6 +70,13 @@ def _wait_param(raw: str | None, limit: float) -> float:
     return min(wait, limit)
 
 
+def _entry(sid: str, exp: float) -> dict[str, str | int]:
+    """A revoked session (``sid``) or a revoked signing key (``kid``)."""
+    if sid.startswith(FEED_PREFIX):
+        return {"kid": sid[len(FEED_PREFIX):], "exp": int(math.ceil(exp))}
+    return {"sid": sid, "exp": int(math.ceil(exp))}
+
+
 async def revocations(request: Request) -> Response:
     """Revoked sessions since a cursor (long-poll with ``wait``)."""
     from keyturn.http.routes import runtime
@@ -99,5 +107,5 @@ async def revocations(request: Request) -> Response:
         await feed.wait(min(STEP, left))
         if await request.is_disconnected():
             break
-    body = {"cursor": str(new_cursor), "revoked": [{"sid": r.sid, "exp": int(math.ceil(r.exp))} for r in rows]}
+    body = {"cursor": str(new_cursor), "revoked": [_entry(r.sid, r.exp) for r in rows]}
     return JSONResponse(body, headers=NO_STORE)

@@ -35,6 +35,7 @@ class RevocationFeedUnavailable(StoreUnavailable):
 class RevocationBatch:
     cursor: str | None
     revoked: list[tuple[str, float]] = field(default_factory=list)
+    keys: list[tuple[str, float]] = field(default_factory=list)  # revoked signing keys: (kid, until)
 
 
 class RevocationSource(Protocol):
@@ -70,12 +71,17 @@ class HttpRevocationSource:
         response.raise_for_status()
         body = response.json()
         revoked: list[tuple[str, float]] = []
+        keys: list[tuple[str, float]] = []
         for item in body.get("revoked", []):
-            sid, exp = item.get("sid"), item.get("exp")
-            if isinstance(sid, str) and isinstance(exp, (int, float)) and math.isfinite(exp):
+            sid, kid, exp = item.get("sid"), item.get("kid"), item.get("exp")
+            if not (isinstance(exp, (int, float)) and math.isfinite(exp)):
+                continue
+            if isinstance(sid, str):
                 revoked.append((sid, float(exp)))
+            elif isinstance(kid, str):
+                keys.append((kid, float(exp)))
         cursor_out = body.get("cursor")
-        return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked)
+        return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked, keys)
 
     def close(self) -> None:
         self._client.close()

@@ -30,7 +30,7 @@ from jwt.algorithms import get_default_algorithms
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid, verify_access_token
-from keyturn.errors import TokenExpired, TokenInvalid, TokenRevoked
+from keyturn.errors import SigningKeyRevoked, TokenExpired, TokenInvalid, TokenRevoked
 from keyturn.resource.feed import (
     HttpRevocationSource,
     RevocationFeedUnavailable,
@@ -121,6 +121,7 @@ class Verifier:
             kid: SigningKey.create(kid, "HS256", bytes(secret), bytes(secret)) for kid, secret in (hmac_keys or {}).items()
         }
         self._keys: dict[str, SigningKey] = dict(self._static)
+        self._revoked_keys: frozenset[str] = frozenset()  # from the feed; never trusted again
         self._last_fetch = float("-inf")
         self._fetch_lock = threading.Lock()
         self._timeout = timeout
@@ -156,15 +157,22 @@ class Verifier:
         ``TokenInvalid`` / ``TokenRevoked`` otherwise (``RevocationFeedUnavailable``
         if the feed has been silent too long)."""
         kid = peek_kid(token)
+        self._refuse_revoked_key(kid)
         if kid is not None and kid not in self._keys and self._may_fetch():
             self._fetch_sync()
         return self._check(token)
 
     async def verify_async(self, token: str) -> AccessClaims:
         kid = peek_kid(token)
+        self._refuse_revoked_key(kid)
         if kid is not None and kid not in self._keys and self._may_fetch():
             await self._fetch_async()
         return self._check(token)
+
+    def _refuse_revoked_key(self, kid: str | None) -> None:
+        """A key revoked on the feed: its tokens are refused (refresh helps)."""
+        if kid is not None and kid in self._revoked_keys:
+            raise SigningKeyRevoked()
 
     def _check(self, token: str) -> AccessClaims:
         now = self.clock.now()
@@ -187,7 +195,7 @@ class Verifier:
     def load_jwks(self, jwks: Mapping[str, Any]) -> int:
         """Replace the cached keys (what a fetch does); returns how many."""
         keys = {**keys_from_jwks(jwks, self.algorithms), **self._static}
-        self._keys = keys
+        self._keys = {k: v for k, v in keys.items() if k not in self._revoked_keys}
         return len(keys)
 
     def _may_fetch(self) -> bool:
@@ -243,6 +251,9 @@ class Verifier:
         assert self._source is not None, "no revocation source configured"
         batch = self._source.poll(self._cursor, wait=wait)
         self.revoked.add(batch.revoked, now=self.clock.now())
+        if batch.keys:
+            self._revoked_keys = self._revoked_keys | {kid for kid, _ in batch.keys}
+            self._keys = {k: v for k, v in self._keys.items() if k not in self._revoked_keys}
         self._cursor = batch.cursor
         self._feed_ok_at = time.monotonic()
         return len(batch.revoked)

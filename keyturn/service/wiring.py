@@ -115,7 +115,7 @@ class Runtime:
         now = self.clock.now()
         await self.keys.reload(now)
         every = self.settings.key_rotation_interval
-        if every and self.keys.active_created_at() + every <= now:
+        if every and self.keys.newest_created_at() + every <= now:
             await self.keys.rotate(now)
         if self.security is not None:
             await self.security.purge_security(now=now)
@@ -135,11 +135,13 @@ class Runtime:
 
         if "maintenance" not in self.extras:
             self.extras["maintenance"] = asyncio.get_running_loop().create_task(loop())
+            self.extras["key_watch"] = asyncio.get_running_loop().create_task(self.keys.watch())
 
     async def close(self) -> None:
-        task = self.extras.pop("maintenance", None)
-        if task is not None:
-            task.cancel()
+        for name in ("maintenance", "key_watch"):
+            task = self.extras.pop(name, None)
+            if task is not None:
+                task.cancel()
         if self.webhook is not None:
             await self.webhook.close()
         if self.session_store is not self.database:
@@ -161,6 +163,7 @@ def build_runtime(
     keys = KeySet(
         database, KeyCipher(master), settings.signing_alg,
         publish_for=settings.access_token_ttl + settings.clock_leeway,
+        publish_ahead=settings.key_publish_ahead, clock=clock.now,
     )
     revocations = RevocationFeed(
         open_revocation_log(settings, database), ttl=settings.access_token_ttl + settings.clock_leeway

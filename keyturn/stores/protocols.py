@@ -105,6 +105,10 @@ class KeyStore(Protocol):
 
     async def retire_keys_except(self, kid: str, now: float) -> int: ...
 
+    async def revoke_key(self, kid: str, now: float) -> bool:
+        """Mark a compromised key revoked (and retired); ``False`` if unknown
+        or already revoked."""
+
 
 @dataclass(frozen=True, slots=True)
 class SecurityEvent:

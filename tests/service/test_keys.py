@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from keyturn.errors import ConfigError
-from keyturn.service.keys import KeyCipher, KeySet, generate, load
+from keyturn.service.keys import KEY_CHECK_INTERVAL, KeyCipher, KeySet, generate, load
 from keyturn.stores.memory import MemoryStore
 
 NOW = 1_800_000_000.0
@@ -23,15 +23,19 @@ def test_private_half_is_encrypted(alg: str) -> None:
 
 async def test_rotation_keeps_old_key_until_its_tokens_expire() -> None:
     repo = MemoryStore()
-    keys = KeySet(repo, KeyCipher(b"m" * 32), "EdDSA", publish_for=1805)
+    keys = KeySet(repo, KeyCipher(b"m" * 32), "EdDSA", publish_for=1805, publish_ahead=30)
     await keys.ensure_active(NOW)
-    old = keys.active.kid
+    old = keys.signer(NOW).kid
     new = (await keys.rotate(NOW + 10)).kid
-    assert keys.active.kid == new != old
+    # Published at once, signing only from NOW + 10 + 30, when the old one stops.
+    assert keys.get(new) is not None and new in keys.jwks_json.decode()
+    assert keys.signer(NOW + 39.9).kid == old
+    assert keys.signer(NOW + 40).kid == new != old
     assert keys.get(old) is not None  # still verifies tokens it signed
-    await keys.reload(NOW + 10 + 1804)
+    # Kept until the last token it signed (just before NOW + 40) expired.
+    await keys.reload(NOW + 40 + 1805 + KEY_CHECK_INTERVAL - 0.1)
     assert keys.get(old) is not None
-    await keys.reload(NOW + 10 + 1805)
+    await keys.reload(NOW + 40 + 1805 + KEY_CHECK_INTERVAL)
     assert keys.get(old) is None and keys.get(new) is not None
     assert old not in keys.jwks_json.decode()
 
