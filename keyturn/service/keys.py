@@ -17,8 +17,8 @@ Rollover across replicas (the order that never refuses a good token):
    clock leeway + one key check after its retirement: the last token any
    replica could have signed with it has expired by then.
 
-A replica whose key check has failed for longer than ``publish_ahead``
-refuses to sign (``store_unavailable``): it might have missed a rotation or
+A replica whose key check has failed for longer than ``publish_ahead`` (at
+most ``MAX_STALE``) refuses to sign (``store_unavailable``): it might have missed a rotation or
 a revocation. ``revoke`` takes a compromised key out at once: it leaves the
 JWKS, its tokens are refused as ``signing_key_revoked`` (refresh helps), and
 if it was signing a replacement signs from now on.
@@ -51,6 +51,7 @@ log = logging.getLogger("keyturn.keys")
 _ALGS = get_default_algorithms()
 HS256_MIN_BYTES = 32
 KEY_CHECK_INTERVAL = 1.0  # seconds between a replica's reads of the key table
+MAX_STALE = 30.0  # seconds a replica signs without a successful key check
 FEED_PREFIX = "key:"  # a revoked key on the revocation feed (session ids never contain ':')
 
 
@@ -155,6 +156,9 @@ class KeySet:
         self._publish_for = publish_for + KEY_CHECK_INTERVAL
         self._publish_ahead = publish_ahead
         self._now = clock
+        # Never longer than the publish-ahead time (or a rotation could be
+        # missed), and at most MAX_STALE (a missed revocation must not last).
+        self._stale_after = max(2 * KEY_CHECK_INTERVAL, min(publish_ahead, MAX_STALE))
         self._keys: dict[str, SigningKey] = {}
         self._stored: list[StoredKey] = []
         self._revoked: frozenset[str] = frozenset()
@@ -167,7 +171,7 @@ class KeySet:
         """The key to sign with at ``now``: the most recently activated key
         that signs then (every replica picks the same one by its clock)."""
         mono = self._loaded_mono
-        if mono is not None and time.monotonic() - mono > max(self._publish_ahead, 2 * KEY_CHECK_INTERVAL):
+        if mono is not None and time.monotonic() - mono > self._stale_after:
             # We may have missed a rotation or a revocation: do not sign.
             raise StoreUnavailable("the signing keys could not be checked recently; retry shortly")
         signing = [s for s in self._stored if s.alg == self._alg and s.signs_at(now)]
