@@ -40,7 +40,7 @@ from keyturn.resource.feed import (
 
 __all__ = [
     "AccessClaims", "RevocationFeedUnavailable", "TokenExpired", "TokenInvalid", "TokenRevoked", "Verifier",
-    "keys_from_jwks",
+    "SigningKeyRevoked", "keys_from_jwks",
 ]
 
 log = logging.getLogger("keyturn.verify")
