@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         True, description="A retry inside the grace window gets the successor only from the network (by the binding "
         "prefixes) of the request that rotated; false lets clients hop networks mid-refresh.")
 
+    key_publish_ahead: float = Field(
+        330, ge=0, le=86_400,
+        description="A rotated-in signing key is in the JWKS this many seconds before any replica signs with it "
+        "(at least the resource servers' JWKS cache age; the Verifier's default is 300).")
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

@@ -200,6 +200,15 @@ class TokenExpired(BearerError):
     description = "the access token has expired"
 
 
+class SigningKeyRevoked(TokenExpired):
+    """The token was signed with a key since revoked as compromised: the
+    token is refused, but its session is fine, so a refresh helps (a
+    ``TokenExpired`` for every client that only knows that)."""
+
+    code = "signing_key_revoked"
+    description = "the access token's signing key was revoked; refresh to get a new token"
+
+
 class TokenRevoked(BearerError):
     code = "token_revoked"
     description = "the access token has been revoked"

@@ -70,17 +70,40 @@ def keys_new_master_key() -> None:
 
 
 def keys_rotate() -> None:
-    """Make a new active signing key. The previous public key stays in the
-    JWKS until every token it signed has expired, then leaves.
+    """Publish a new signing key now; every replica signs with it from
+    KEYTURN_KEY_PUBLISH_AHEAD seconds on (so resource servers have it first).
+    The previous key stays in the JWKS until every token it signed has expired.
 
     Example: keyturn keys rotate
     """
+    from keyturn.clock import iso
 
-    async def run(rt: Any) -> str:
+    async def run(rt: Any) -> tuple[str, float]:
         stored = await rt.keys.rotate(rt.clock.now())
-        return str(stored.kid)
+        return str(stored.kid), float(stored.activates_at)
 
-    typer.echo(f"active key: {with_runtime(run, create=True)}")
+    kid, at = with_runtime(run, create=True)
+    typer.echo(f"signs from {iso(at)}: {kid}")
+
+
+def keys_revoke(kid: str = typer.Argument(..., help="The kid of the compromised key (see `keyturn keys list`).")) -> None:
+    """Revoke a compromised signing key: it leaves the JWKS at once, replicas
+    and Verifiers on the revocation feed refuse its tokens within about a
+    second (code signing_key_revoked: clients refresh, nobody logs in again),
+    and if it was signing, a new key signs from now on.
+
+    Example: keyturn keys revoke 4-6UONrD4gtjOGJt
+    """
+
+    async def run(rt: Any) -> str | None:
+        try:
+            replacement = await rt.keys.revoke(kid, rt.clock.now(), feed=rt.revocations)
+        except KeyError:
+            fail(f"no such signing key, or already revoked: {kid}", 1)
+        return None if replacement is None else str(replacement.kid)
+
+    new = with_runtime(run)
+    typer.echo(f"revoked: {kid}" + (f"; signing now with: {new}" if new else ""))
 
 
 def keys_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP)) -> None:
@@ -94,14 +117,19 @@ def keys_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP)
     """
     from keyturn.clock import iso
 
-    async def run(rt: Any) -> tuple[list[Any], str]:
-        return rt.keys.describe(), rt.keys.active.kid
+    async def run(rt: Any) -> tuple[list[Any], str, float]:
+        now = rt.clock.now()
+        return rt.keys.describe(), rt.keys.signer(now).kid, now
 
-    keys, active = with_runtime(run)
+    keys, active, rt_now = with_runtime(run)
     rows = [
         {
             "kid": k.kid, "alg": k.alg, "created": iso(k.created_at),
-            "state": "active" if k.kid == active else "retired" if k.retired_at else "verify-only",
+            "state": (
+                "active" if k.kid == active
+                else f"signs from {iso(k.activates_at)}" if k.activates_at and k.activates_at > rt_now
+                else "retired" if k.retired_at else "verify-only"
+            ),
             "retired": iso(k.retired_at) if k.retired_at else None,
         }
         for k in keys
@@ -160,4 +188,5 @@ def register(app: typer.Typer, keys_app: typer.Typer) -> None:
     app.add_typer(events_app, name="events")
     keys_app.command("new-master-key")(keys_new_master_key)
     keys_app.command("rotate")(keys_rotate)
+    keys_app.command("revoke")(keys_revoke)
     keys_app.command("list")(keys_list)

@@ -11,7 +11,8 @@ refreshes *before* expiry, and does it single-flight.
 * Across processes (``FileStorage``): a file lock around the refresh, and the
   file is re-read under it — if another process already rotated, we adopt
   its tokens instead of refreshing with our now-dead one.
-* 401 ``token_expired``: refresh once, retry once. A refresh refused for
+* 401 ``token_expired`` or ``signing_key_revoked`` (the key that signed the
+  token was revoked; the session is fine): refresh once, retry once. A refresh refused for
   good (``refresh_token_reused``, ``session_revoked``,
   ``refresh_token_expired``, …) raises ``SessionEnded`` — never a loop.
 
@@ -83,6 +84,9 @@ class _Held:
     refresh_at: float  # monotonic
     expires_at: float  # monotonic
 
+
+# 401 codes after which a refresh helps (every other 401 is final).
+REFRESH_HELPS = frozenset({"token_expired", "signing_key_revoked"})
 
 def _code(response: httpx.Response) -> str:
     try:
@@ -167,7 +171,7 @@ class TokenAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             response.read()
-            if _code(response) == "token_expired":
+            if _code(response) in REFRESH_HELPS:
                 fresh = self._after_expired_sync(used)
                 request.headers["Authorization"] = f"Bearer {fresh.access_token}"
                 yield request
@@ -178,7 +182,7 @@ class TokenAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             await response.aread()
-            if _code(response) == "token_expired":
+            if _code(response) in REFRESH_HELPS:
                 fresh = await self._after_expired_async(used)
                 request.headers["Authorization"] = f"Bearer {fresh.access_token}"
                 yield request

@@ -22,6 +22,7 @@ from keyturn.core.credentials import basic_credentials
 from keyturn.errors import BadRequest, InvalidClient
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response
 from keyturn.service.feed import TOKEN_PREFIX, Cursor
+from keyturn.service.keys import FEED_PREFIX
 from keyturn.stores.protocols import Revocation
 from keyturn.service.resource_clients import authenticate_basic
 
@@ -63,10 +64,13 @@ def _wait_param(raw: str | None, limit: float) -> float:
 
 
 def _entry(row: Revocation) -> dict[str, str | int]:
-    """A session (``sid``) or one access token revoked by RFC 7009 (``jti``)."""
+    """A session (``sid``), one access token revoked by RFC 7009 (``jti``) or
+    a revoked signing key (``kid``)."""
     exp = int(math.ceil(row.exp))
     if row.sid.startswith(TOKEN_PREFIX):
         return {"jti": row.sid[len(TOKEN_PREFIX):], "exp": exp}
+    if row.sid.startswith(FEED_PREFIX):
+        return {"kid": row.sid[len(FEED_PREFIX):], "exp": exp}
     return {"sid": row.sid, "exp": exp}
 
 

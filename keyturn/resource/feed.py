@@ -38,6 +38,7 @@ class RevocationBatch:
     revoked: list[tuple[str, float]] = field(default_factory=list)
     tokens: list[tuple[str, float]] = field(default_factory=list)
     """Single access tokens revoked (RFC 7009), by ``jti``."""
+    keys: list[tuple[str, float]] = field(default_factory=list)  # revoked signing keys: (kid, until)
 
 
 class RevocationSource(Protocol):
@@ -83,6 +84,7 @@ def batch_from_body(body: object, cursor: str | None) -> RevocationBatch:
         raise ValueError("the revocation feed did not answer with a JSON object")
     revoked: list[tuple[str, float]] = []
     tokens: list[tuple[str, float]] = []
+    keys: list[tuple[str, float]] = []
     items = body.get("revoked")
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
@@ -90,13 +92,15 @@ def batch_from_body(body: object, cursor: str | None) -> RevocationBatch:
         exp = item.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
             continue
-        sid, jti = item.get("sid"), item.get("jti")
+        sid, jti, kid = item.get("sid"), item.get("jti"), item.get("kid")
         if isinstance(sid, str):
             revoked.append((sid, float(exp)))
         elif isinstance(jti, str):
             tokens.append((jti, float(exp)))
+        elif isinstance(kid, str):
+            keys.append((kid, float(exp)))
     cursor_out = body.get("cursor")
-    return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked, tokens)
+    return RevocationBatch(cursor_out if isinstance(cursor_out, str) else cursor, revoked, tokens, keys)
 
 
 class RevokedSessions:

@@ -30,7 +30,7 @@ from jwt.algorithms import get_default_algorithms
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid, verify_access_token
-from keyturn.errors import InvalidDpopProof, TokenExpired, TokenInvalid, TokenRevoked
+from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenExpired, TokenInvalid, TokenRevoked
 from keyturn.resource.dpop import DEFAULT_ALGORITHMS, DpopChecker, Headers, credentials, header_list
 from keyturn.resource.feed import (
     HttpRevocationSource,
@@ -40,8 +40,8 @@ from keyturn.resource.feed import (
 )
 
 __all__ = [
-    "AccessClaims", "InvalidDpopProof", "RevocationFeedUnavailable", "TokenExpired", "TokenInvalid", "TokenRevoked", "Verifier",
-    "keys_from_jwks",
+    "AccessClaims", "InvalidDpopProof", "RevocationFeedUnavailable", "SigningKeyRevoked", "TokenExpired",
+    "TokenInvalid", "TokenRevoked", "Verifier", "keys_from_jwks",
 ]
 
 log = logging.getLogger("keyturn.verify")
@@ -125,6 +125,7 @@ class Verifier:
             kid: SigningKey.create(kid, "HS256", bytes(secret), bytes(secret)) for kid, secret in (hmac_keys or {}).items()
         }
         self._keys: dict[str, SigningKey] = dict(self._static)
+        self._revoked_keys: frozenset[str] = frozenset()  # from the feed; never trusted again
         self._last_fetch = float("-inf")
         self._fetch_lock = threading.Lock()
         self._timeout = timeout
@@ -190,8 +191,10 @@ class Verifier:
         return self._proven(scheme, token, method, url, headers)
 
     def _needs_keys(self, token: str) -> bool:
-        """An unknown ``kid``, and the right to fetch the JWKS now."""
+        """An unknown ``kid``, and the right to fetch the JWKS now. A token of
+        a revoked key is refused here, before any fetch could bring it back."""
         kid = peek_kid(token)
+        self._refuse_revoked_key(kid)
         return kid is not None and kid not in self._keys and self._may_fetch()
 
     def _proven(self, scheme: str, token: str, method: str, url: str, headers: Headers) -> AccessClaims:
@@ -204,6 +207,11 @@ class Verifier:
         if claims.cnf_jkt is not None:
             raise InvalidDpopProof("a DPoP-bound access token needs a proof: use verify_request")
         return claims
+
+    def _refuse_revoked_key(self, kid: str | None) -> None:
+        """A key revoked on the feed: its tokens are refused (refresh helps)."""
+        if kid is not None and kid in self._revoked_keys:
+            raise SigningKeyRevoked()
 
     def _check(self, token: str) -> AccessClaims:
         now = self.clock.now()
@@ -226,7 +234,7 @@ class Verifier:
     def load_jwks(self, jwks: Mapping[str, Any]) -> int:
         """Replace the cached keys (what a fetch does); returns how many."""
         keys = {**keys_from_jwks(jwks, self.algorithms), **self._static}
-        self._keys = keys
+        self._keys = {k: v for k, v in keys.items() if k not in self._revoked_keys}
         return len(keys)
 
     def _may_fetch(self) -> bool:
@@ -282,6 +290,9 @@ class Verifier:
         assert self._source is not None, "no revocation source configured"
         batch = self._source.poll(self._cursor, wait=wait)
         self.revoked.add(batch.revoked, now=self.clock.now(), tokens=batch.tokens)
+        if batch.keys:
+            self._revoked_keys = self._revoked_keys | {kid for kid, _ in batch.keys}
+            self._keys = {k: v for k, v in self._keys.items() if k not in self._revoked_keys}
         self._cursor = batch.cursor
         self._feed_ok_at = time.monotonic()
         return len(batch.revoked)

@@ -15,7 +15,7 @@ from keyturn.core import refresh as rt
 from keyturn.core.policy import BindingPolicy
 from keyturn.core.sessions import Session
 from keyturn.core.tokens import AccessClaims, peek_kid, verify_access_token
-from keyturn.errors import InvalidDpopProof, TokenInvalid, TokenRevoked
+from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenInvalid, TokenRevoked
 from keyturn.service.events import EventRecorder
 from keyturn.service.feed import RevocationNotifier
 from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
@@ -93,7 +93,7 @@ class AccessTokens:
             jti=rt.b64encode(secrets.token_bytes(12)), iat=iat, exp=exp, cnf_jkt=dpop_jkt,
         )
         return TokenPair(
-            access_token=self.keys.active.sign(claims),
+            access_token=self.keys.signer(now).sign(claims),
             refresh_token=self.mac.mint(sid, generation, salt),
             session_id=sid,
             issued_at=now,
@@ -120,6 +120,8 @@ class AccessTokens:
         """Signature and claims only (what an offline verifier can know)."""
         now = self.clock.now()
         kid = peek_kid(token)
+        if kid is not None and self.keys.is_revoked(kid):
+            raise SigningKeyRevoked()
         if kid is not None and self.keys.get(kid) is None:
             # Maybe another replica just created a key: reload, rate-limited.
             await self.keys.reload_if_stale(now)

@@ -51,6 +51,7 @@ class Runtime:
     revocations: RevocationFeed
     webhook: WebhookSender | None = None
     maintenance: asyncio.Task[None] | None = field(default=None, init=False)
+    key_watch: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         """Migrate, then make sure an active signing key exists."""
@@ -71,7 +72,7 @@ class Runtime:
         now = self.clock.now()
         await self.keys.reload(now)
         every = self.settings.key_rotation_interval
-        if every and self.keys.active_created_at() + every <= now:
+        if every and self.keys.newest_created_at() + every <= now:
             await self.keys.rotate(now)
         await self.stores.security.purge_security(now=now)
 
@@ -88,11 +89,14 @@ class Runtime:
 
         if self.maintenance is None:
             self.maintenance = asyncio.get_running_loop().create_task(loop())
+            # Keys made or revoked by other replicas are picked up within a second.
+            self.key_watch = asyncio.get_running_loop().create_task(self.keys.watch())
 
     async def close(self) -> None:
-        task, self.maintenance = self.maintenance, None
-        if task is not None:
-            task.cancel()
+        for task in (self.maintenance, self.key_watch):
+            if task is not None:
+                task.cancel()
+        self.maintenance = self.key_watch = None
         if self.webhook is not None:
             await self.webhook.close()
         await self.stores.close()
@@ -115,6 +119,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Sto
     keys = KeySet(
         stores.keys, KeyCipher(master), settings.signing_alg,
         publish_for=settings.access_token_ttl + settings.clock_leeway,
+        publish_ahead=settings.key_publish_ahead, clock=clock.now,
     )
     revocations = RevocationFeed(stores.revocations, ttl=settings.access_token_ttl + settings.clock_leeway)
     service = TokenService(

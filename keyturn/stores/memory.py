@@ -198,6 +198,14 @@ class MemoryStore:
                 n += 1
         return n
 
+    async def revoke_key(self, kid: str, now: float) -> bool:
+        self._check()
+        key = self.keys.get(kid)
+        if key is None or key.revoked_at is not None:
+            return False
+        self.keys[kid] = dataclasses.replace(key, revoked_at=now, retired_at=key.retired_at or now)
+        return True
+
     async def add_event(self, event: SecurityEvent) -> None:
         self._check()
         self.events.append(event)

@@ -117,7 +117,16 @@ class StoredKey:
     private_enc: bytes
     public_jwk: str  # JSON; empty object for symmetric keys
     created_at: float
-    retired_at: float | None = None
+    retired_at: float | None = None  # stops signing then (may be in the future)
+    activates_at: float | None = None  # signs from then on (``None``: from created_at)
+    revoked_at: float | None = None  # compromised: unpublished, its tokens refused
+
+    def signs_at(self, now: float) -> bool:
+        start = self.created_at if self.activates_at is None else self.activates_at
+        return (
+            self.revoked_at is None and start <= now
+            and (self.retired_at is None or now < self.retired_at)
+        )
 
 
 class KeyStore(Protocol):
@@ -131,6 +140,10 @@ class KeyStore(Protocol):
         database agree on one active key. True if inserted."""
 
     async def retire_keys_except(self, kid: str, now: float) -> int: ...
+
+    async def revoke_key(self, kid: str, now: float) -> bool:
+        """Mark a compromised key revoked (and retired); ``False`` if unknown
+        or already revoked."""
 
 
 @dataclass(frozen=True, slots=True)

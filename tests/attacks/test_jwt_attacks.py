@@ -166,7 +166,7 @@ async def test_unknown_kid(target: Api) -> None:
 
 
 async def test_rotated_out_kid(make_target: Callable[..., Any]) -> None:
-    async with make_target(access_token_ttl=60) as api:
+    async with make_target(access_token_ttl=60, key_publish_ahead=0) as api:
         _, header, payload, _ = await victim(api)
         old = api.runtime.keys.active
         await api.runtime.keys.rotate(api.clock.now())

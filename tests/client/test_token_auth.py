@@ -150,15 +150,17 @@ def test_file_storage_ignores_a_damaged_file(tmp_path: Path) -> None:
     assert FileStorage(path).load() is None
 
 
-async def test_retry_happens_once_only(make_service: Callable[..., Any], manual_time: ManualTime) -> None:
-    """A server that keeps answering token_expired gets one retry, not a loop."""
+@pytest.mark.parametrize("code", ["token_expired", "signing_key_revoked"])
+async def test_retry_happens_once_only(make_service: Callable[..., Any], manual_time: ManualTime, code: str) -> None:
+    """A server that keeps answering a "refresh helps" code gets one
+    refresh and one retry, not a loop."""
     calls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.url.path)
         if request.url.path == "/auth/refresh":
             return httpx.Response(200, json={"access_token": f"a{len(calls)}", "refresh_token": f"r{len(calls)}", "expires_in": 60})
-        return httpx.Response(401, json={"error": "invalid_token", "code": "token_expired"})
+        return httpx.Response(401, json={"error": "invalid_token", "code": code})
 
     transport = httpx.MockTransport(handler)
     auth = TokenAuth("http://x", tokens={"access_token": "a0", "refresh_token": "r0", "expires_in": 60},

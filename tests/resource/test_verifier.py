@@ -122,6 +122,7 @@ async def test_a_rotated_key_is_fetched_on_first_sight(api: Api) -> None:
                  transport=jwks_transport(rt, calls), min_refetch_interval=0)
     v.refresh_keys()
     await rt.keys.rotate(clock.now())
+    clock.advance(rt.settings.key_publish_ahead)  # the new key signs from then on
     tokens = await api.user_and_login()
     assert v.verify(tokens["access_token"]).sid == tokens["session_id"]
     assert len(calls) == 2

@@ -32,38 +32,46 @@ def header_kid(token: str) -> str:
 async def test_rotation_keeps_the_old_key_published_until_its_tokens_expired(
     make_api: Callable[..., Any],
 ) -> None:
-    async with make_api(access_token_ttl=600, clock_leeway=5) as api:
+    async with make_api(access_token_ttl=600, clock_leeway=5, key_publish_ahead=20) as api:
+        new_kid = (await api.runtime.keys.rotate(api.clock.now())).kid
+        # Published first; the old key keeps signing for the publish-ahead time.
+        jwks = (await api.client.get("/.well-known/jwks.json")).content
+        api.clock.advance(19)
         old = await api.user_and_login()
         old_kid = header_kid(old["access_token"])
-        new_kid = (await api.runtime.keys.rotate(api.clock.now())).kid
+        assert kids(jwks) == [old_kid, new_kid]
+        api.clock.advance(1)
         fresh = (await api.refresh(old["refresh_token"])).json()
         assert header_kid(fresh["access_token"]) == new_kid
-        jwks = (await api.client.get("/.well-known/jwks.json")).content
-        assert kids(jwks) == [old_kid, new_kid]
         # Tokens signed by the old key stay valid until they expire.
-        api.clock.advance(599)
+        api.clock.advance(598)
         await api.runtime.keys.reload(api.clock.now())
         assert (await api.get("/auth/me", old["access_token"])).status_code == 200
         assert old_kid in kids((await api.client.get("/.well-known/jwks.json")).content)
         # Then the key leaves the JWKS and its tokens are unknown.
-        api.clock.advance(7)
+        api.clock.advance(8)
         await api.runtime.keys.reload(api.clock.now())
         assert kids((await api.client.get("/.well-known/jwks.json")).content) == [new_kid]
         assert (await api.get("/auth/me", old["access_token"])).json()["code"] == "token_invalid"
 
 
 async def test_scheduled_rotation(make_api: Callable[..., Any]) -> None:
-    async with make_api(key_rotation_interval=3600) as api:
+    async with make_api(key_rotation_interval=3600, key_publish_ahead=60) as api:
         first = api.runtime.keys.active.kid
         await api.runtime.maintain()
         assert api.runtime.keys.active.kid == first
         api.clock.advance(3600)
         await api.runtime.maintain()
+        api.clock.advance(59)
+        await api.runtime.maintain()  # a key waiting to sign is not rotated again
+        assert api.runtime.keys.active.kid == first
+        assert len(api.runtime.keys.describe()) == 2
+        api.clock.advance(1)
         assert api.runtime.keys.active.kid != first
 
 
 async def test_replicas_pick_up_a_rotation_on_maintenance(make_api: Callable[..., Any], tmp_path: Path) -> None:
-    shared = {"database_url": f"sqlite:///{tmp_path}/shared.db", "master_key": new_master_key()}
+    shared = {"database_url": f"sqlite:///{tmp_path}/shared.db", "master_key": new_master_key(), "key_publish_ahead": 0}
     async with make_api(**shared) as one, make_api(**shared) as two:
         new_kid = (await one.runtime.keys.rotate(one.clock.now())).kid
         await two.runtime.maintain()
@@ -77,12 +85,20 @@ def test_cli_keys_rotate_and_list(tmp_path: Path) -> None:
     before = runner.invoke(cli_app, ["keys", "list", "--json"], env=env)
     assert before.exit_code == 0 and [k["state"] for k in json.loads(before.output)] == ["active"]
     rotated = runner.invoke(cli_app, ["keys", "rotate"], env=env)
+    assert rotated.output.startswith("signs from ")
     new_kid = rotated.output.strip().split(": ")[1]
-    after = runner.invoke(cli_app, ["keys", "list"], env=env).output.strip().splitlines()
-    assert after[0].split() == ["KID", "ALG", "CREATED", "STATE", "RETIRED"]
-    assert len(after) == 3
-    assert after[2].startswith(new_kid) and after[2].split()[3] == "active"
-    assert after[1].split()[3] == "retired"
+    table = runner.invoke(cli_app, ["keys", "list"], env=env).output.strip().splitlines()
+    assert table[0].split() == ["KID", "ALG", "CREATED", "STATE", "RETIRED"]
+    after = json.loads(runner.invoke(cli_app, ["keys", "list", "--json"], env=env).output)
+    assert len(after) == 2
+    assert after[0]["state"] == "active"  # until KEYTURN_KEY_PUBLISH_AHEAD has passed
+    assert after[1]["kid"] == new_kid and after[1]["state"].startswith("signs from")
+    revoked = runner.invoke(cli_app, ["keys", "revoke", new_kid], env=env)
+    assert revoked.exit_code == 0 and f"revoked: {new_kid}" in revoked.output
+    again = runner.invoke(cli_app, ["keys", "revoke", new_kid], env=env)
+    assert again.exit_code == 1 and "already revoked" in again.output
+    final = runner.invoke(cli_app, ["keys", "list", "--json"], env=env).output
+    assert new_kid not in final
 
 
 @pytest.mark.parametrize("secret", ["short", "x" * 31])

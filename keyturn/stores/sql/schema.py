@@ -70,6 +70,8 @@ signing_keys = sa.Table(
     sa.Column("public_jwk", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("retired_at", sa.Double),
+    sa.Column("activates_at", sa.Double),  # no replica signs with it before (NULL: from created_at)
+    sa.Column("revoked_at", sa.Double),  # compromised: out of the JWKS, its tokens refused
 )
 
 events = sa.Table(

@@ -325,7 +325,10 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(signing_keys.select().order_by(signing_keys.c.created_at))
             return [
-                StoredKey(r.kid, r.alg, bytes(r.private_enc), r.public_jwk, r.created_at, r.retired_at)
+                StoredKey(
+                    r.kid, r.alg, bytes(r.private_enc), r.public_jwk, r.created_at, r.retired_at,
+                    r.activates_at, r.revoked_at,
+                )
                 for r in rows
             ]
 
@@ -336,6 +339,7 @@ class SqlStore:
                 signing_keys.insert().values(
                     kid=key.kid, alg=key.alg, private_enc=key.private_enc,
                     public_jwk=key.public_jwk, created_at=key.created_at, retired_at=key.retired_at,
+                    activates_at=key.activates_at, revoked_at=key.revoked_at,
                 )
             )
 
@@ -380,6 +384,16 @@ class SqlStore:
                 .values(retired_at=now)
             )
         return int(res.rowcount or 0)
+
+    @guarded()
+    async def revoke_key(self, kid: str, now: float) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                signing_keys.update()
+                .where(signing_keys.c.kid == kid, signing_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now, retired_at=sa.func.coalesce(signing_keys.c.retired_at, now))
+            )
+        return bool(res.rowcount)
 
     # --- security events --------------------------------------------------
 
