@@ -28,7 +28,7 @@ async def login(api: Api, headers: dict[str, str]) -> dict[str, Any]:
 
 
 async def reuse_events(api: Api) -> list[dict[str, Any]]:
-    found = await api.runtime.database.list_events()
+    found = await api.runtime.stores.events.list_events()
     return [json.loads(e.detail) | {"ip": e.ip} for e in found if e.type == "refresh_token_reused"]
 
 

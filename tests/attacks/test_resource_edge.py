@@ -164,8 +164,8 @@ async def test_hostile_tokens_are_401_never_500(make_target: Callable[..., Any],
         method, path = route.split()
         if path.startswith("/oauth"):
             client, secret = new_client("probe", api.clock.now())
-            assert api.runtime.clients is not None
-            await api.runtime.clients.add_client(client)
+            assert api.runtime.stores.clients is not None
+            await api.runtime.stores.clients.add_client(client)
             auth = "Basic " + base64.b64encode(f"{client.id}:{secret}".encode()).decode()
             r = await api.client.request(method, path, data={"token": token}, headers={"authorization": auth})
             assert r.status_code == 200, r.text  # RFC 7009 §2.2 / RFC 7662 inactive
@@ -213,7 +213,7 @@ async def test_a_client_written_forwarded_for_line_does_not_win(make_target: Cal
         lie = [("x-forwarded-for", "198.51.100.9"), ("x-forwarded-for", "192.0.2.66")]
         r = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}, headers=lie)
         assert_refused(r, 401, "binding_mismatch")
-        session = await api.runtime.session_store.get_session(tokens["session_id"])
+        session = await api.runtime.stores.sessions.get_session(tokens["session_id"])
         assert session is not None and session.login_ip == "198.51.100.9"
 
 
@@ -222,7 +222,7 @@ async def test_an_unparsable_hop_ends_the_walk(make_target: Callable[..., Any]) 
         await api.register()
         headers = [("x-forwarded-for", "192.0.2.1, garbage"), ("x-forwarded-for", "10.1.1.1")]
         tokens = (await api.login(headers=headers)).json()
-        session = await api.runtime.session_store.get_session(tokens["session_id"])
+        session = await api.runtime.stores.sessions.get_session(tokens["session_id"])
         assert session is not None and session.login_ip == "10.1.1.1"
 
 

@@ -15,7 +15,7 @@ async def test_readyz_and_the_log_name_the_failing_store(
 ) -> None:
     async with make_api(database_url="memory://") as api:
         tokens = await api.user_and_login()
-        api.runtime.database.down = True
+        api.runtime.stores.database.down = True
         with caplog.at_level(logging.WARNING, logger="keyturn"):
             ready = await api.client.get("/readyz")
             failed = await api.get("/auth/me", tokens["access_token"])
@@ -29,5 +29,5 @@ async def test_readyz_and_the_log_name_the_failing_store(
         assert any(m.startswith("readyz: database (KEYTURN_DATABASE_URL=memory://)") for m in logged), logged
         assert any(m.startswith("request failed: store_unavailable: database unavailable (memory://)")
                    for m in logged), logged
-        api.runtime.database.down = False
+        api.runtime.stores.database.down = False
         assert "detail" not in (await api.client.get("/readyz")).json()

@@ -151,7 +151,7 @@ async def test_a_cluster_master_killed_under_load_never_answers_500(
     dead_slots = served_slots(victim.port)
     async with make_api(session_store_url=url, store_timeout=TIMEOUT) as api:
         sessions = [await login(api) for _ in range(24)]
-        owners = [await api.runtime.database.user_by_name(s["username"]) for s in sessions]
+        owners = [await api.runtime.stores.users.user_by_name(s["username"]) for s in sessions]
         on_victim = [u is not None and key_slot(u.id.encode()) in dead_slots for u in owners]
         assert 0 < sum(on_victim) < len(sessions)  # both kinds are exercised
         statuses: list[int] = []

@@ -36,7 +36,7 @@ async def set_generation(store: Any, session_id: str, user_id: str, generation: 
 
 
 async def events(rt: Runtime, kind: str) -> list[dict[str, Any]]:
-    return [json.loads(e.detail) for e in await rt.database.list_events() if e.type == kind]
+    return [json.loads(e.detail) for e in await rt.stores.events.list_events() if e.type == kind]
 
 
 async def test_one_generation_ahead_rolls_forward(
@@ -46,11 +46,11 @@ async def test_one_generation_ahead_rolls_forward(
     pair = await login(rt)
     clock.advance(5)
     first = await refresh(rt, pair.refresh_token)  # generation 1; the store then loses it
-    await set_generation(store, pair.session_id, (await rt.session_store.get_session(pair.session_id)).user_id, 0)
+    await set_generation(store, pair.session_id, (await rt.stores.sessions.get_session(pair.session_id)).user_id, 0)
     clock.advance(5)
     healed = await refresh(rt, first.refresh_token)
     assert healed.refresh_token not in (pair.refresh_token, first.refresh_token)
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session.generation == 2 and session.revoked_at is None
     assert len(await events(rt, "store_rollback_healed")) == 1
     # The healed successor is the live token; the one before it is now the previous one.
@@ -66,11 +66,11 @@ async def test_a_cold_replica_heals_too(make_runtime: Callable[..., Any], store:
     pair = await login(a)
     clock.advance(5)
     first = await refresh(a, pair.refresh_token)
-    owner = (await a.session_store.get_session(pair.session_id)).user_id
+    owner = (await a.stores.sessions.get_session(pair.session_id)).user_id
     await set_generation(store, pair.session_id, owner, 0)
     b = await make_runtime()  # knows nothing of the session
     healed = await refresh(b, first.refresh_token)
-    assert (await b.session_store.get_session(pair.session_id)).generation == 2
+    assert (await b.stores.sessions.get_session(pair.session_id)).generation == 2
     retry = await refresh(a, first.refresh_token)  # the client's retry on the other replica converges
     assert retry.refresh_token == healed.refresh_token
 
@@ -83,10 +83,10 @@ async def test_two_generations_ahead_stays_invalid(
     clock.advance(5)
     first = await refresh(rt, pair.refresh_token)
     second = await refresh(rt, first.refresh_token)
-    owner = (await rt.session_store.get_session(pair.session_id)).user_id
+    owner = (await rt.stores.sessions.get_session(pair.session_id)).user_id
     await set_generation(store, pair.session_id, owner, 0)
     with pytest.raises(RefreshTokenInvalid):
         await refresh(rt, second.refresh_token)
-    session = await rt.session_store.get_session(pair.session_id)
+    session = await rt.stores.sessions.get_session(pair.session_id)
     assert session.generation == 0 and session.revoked_at is None
     assert await events(rt, "store_rollback_healed") == []

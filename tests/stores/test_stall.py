@@ -27,7 +27,7 @@ STALL = TIMEOUT + REUSE + 0.5  # the store comes back after the deadline and aft
 
 
 async def reuse_events(api: Api) -> list[str]:
-    return [json.dumps(e.detail) for e in await api.runtime.database.list_events() if e.type == "refresh_token_reused"]
+    return [json.dumps(e.detail) for e in await api.runtime.stores.events.list_events() if e.type == "refresh_token_reused"]
 
 
 async def warm_session(api: Api) -> dict[str, Any]:
@@ -49,7 +49,7 @@ async def assert_retry_rotates(api: Api, tokens: dict[str, Any]) -> None:
     r = await bounded(api.refresh(r.json()["refresh_token"]))
     assert r.status_code == 200, r.text  # the session lives on
     assert await reuse_events(api) == []
-    session = await api.runtime.session_store.get_session(tokens["session_id"])
+    session = await api.runtime.stores.sessions.get_session(tokens["session_id"])
     assert session is not None and session.revoked_at is None
 
 
@@ -108,7 +108,7 @@ class _Late:
         return time.time() - 10.0
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgresql", "mariadb", "redis", "redis-cluster"], indirect=True)
+@pytest.mark.parametrize("stores", ["sqlite", "postgresql", "mariadb", "redis", "redis-cluster"], indirect=True)
 async def test_a_rotation_past_its_deadline_does_nothing(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The deadline is checked by the store's clock, on every networked engine
     (the memory engine runs in the caller's own step and cannot arrive late)."""

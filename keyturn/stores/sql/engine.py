@@ -58,7 +58,12 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     if full.startswith("sqlite"):
         path = full.split(":///", 1)[1].split("?", 1)[0] if ":///" in full else ""
         if path and path != ":memory:":
-            private_sqlite_file(path)
+            try:
+                private_sqlite_file(path)
+            except OSError:
+                # A directory we may not write: SQLite's own open fails the
+                # same way at start, where the store is named and explained.
+                pass
         # One connection per process: SQLite has one writer anyway, and a
         # single connection never meets "database is locked" from itself.
         engine = create_async_engine(
