@@ -272,9 +272,10 @@ async def readyz(request: Request) -> Response:
     log = logging.getLogger("keyturn")
     rt = runtime(request)
     probe = rt.settings.store_timeout / 2
-    session_url = rt.settings.session_store_url or rt.settings.database_url
-    stores = {"database": (rt.stores.database, rt.settings.database_url),
-              "sessions": (rt.stores.session_engine or rt.stores.database, session_url)}
+    # Each engine once: sessions on the database are answered by its probe.
+    stores = {"database": (rt.stores.database, rt.settings.database_url)}
+    if rt.stores.session_engine is not None:
+        stores["sessions"] = (rt.stores.session_engine, rt.settings.session_store_url or rt.settings.database_url)
     detail: dict[str, str] = {}
 
     async def check(name: str, store: Any, url: str) -> str:
@@ -290,6 +291,7 @@ async def readyz(request: Request) -> Response:
 
     results = await asyncio.gather(*(check(name, store, url) for name, (store, url) in stores.items()))
     status = dict(zip(stores, results, strict=True))
+    status.setdefault("sessions", status["database"])
     ready = all(v == "ok" for v in status.values())
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "stores": status}
     if detail:
