@@ -41,7 +41,6 @@ _CURRENT = (
 )
 
 
-
 class HotPath(Protocol):
     async def get_session(self, session_id: str) -> Session | None: ...
 
