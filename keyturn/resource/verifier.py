@@ -10,6 +10,10 @@ the service. Revoked sessions come from the revocation feed, polled in the
 background (``keyturn.resource.feed``), so ``verify`` itself does no I/O
 except that rate-limited refetch.
 
+A token verified once is remembered (``keyturn.core.verified``) until its
+``exp``: seen again it costs a lookup, but the revocation check, the
+revoked-key check and the DPoP proof still run every time.
+
 HS256 tokens cannot be verified from a JWKS (the key is a shared secret the
 JWKS never publishes): pass ``hmac_keys={kid: secret}`` explicitly, or use
 an asymmetric ``KEYTURN_SIGNING_ALG`` (EdDSA, the default, or ES256).
@@ -29,7 +33,8 @@ import httpx
 from jwt.algorithms import get_default_algorithms
 
 from keyturn.clock import Clock, SystemClock
-from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid, verify_access_token
+from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid
+from keyturn.core.verified import DEFAULT_MAX_ENTRIES, VerifiedTokens
 from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenExpired, TokenInvalid, TokenRevoked
 from keyturn.resource.dpop import DEFAULT_ALGORITHMS, DpopChecker, Headers, credentials, header_list
 from keyturn.resource.feed import (
@@ -104,6 +109,7 @@ class Verifier:
         dpop_window: float = 60.0,
         dpop_algorithms: Collection[str] = DEFAULT_ALGORITHMS,
         public_url: str | None = None,
+        max_verified: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         if "none" in {a.lower() for a in algorithms}:
             raise ValueError("'none' is never an acceptable algorithm")
@@ -138,6 +144,8 @@ class Verifier:
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
         self.dpop = DpopChecker(window=dpop_window, leeway=leeway, algorithms=dpop_algorithms, public_url=public_url)
+        # Tokens already verified, up to ``max_verified`` (0: none remembered).
+        self.verified = VerifiedTokens(max_verified)
 
     @classmethod
     def for_service(
@@ -162,14 +170,10 @@ class Verifier:
         ``TokenInvalid`` / ``TokenRevoked`` otherwise (``RevocationFeedUnavailable``
         if the feed has been silent too long). A DPoP-bound token is refused
         (``InvalidDpopProof``): check it with ``verify_request``."""
-        if self._needs_keys(token):
-            self._fetch_sync()
-        return self._bearer(self._check(token))
+        return self._bearer(self._not_revoked(self._claims(token)))
 
     async def verify_async(self, token: str) -> AccessClaims:
-        if self._needs_keys(token):
-            await self._fetch_async()
-        return self._bearer(self._check(token))
+        return self._bearer(self._not_revoked(await self._claims_async(token)))
 
     def verify_request(self, method: str, url: str, headers: Headers) -> AccessClaims:
         """Claims of the request's access token (``Authorization: Bearer`` or
@@ -179,16 +183,30 @@ class Verifier:
         (``public_url`` given at construction replaces its origin)."""
         headers = header_list(headers)
         scheme, token = credentials(headers)
-        if self._needs_keys(token):
-            self._fetch_sync()
-        return self._proven(scheme, token, method, url, headers)
+        return self._proven(self._claims(token), scheme, token, method, url, headers)
 
     async def verify_request_async(self, method: str, url: str, headers: Headers) -> AccessClaims:
         headers = header_list(headers)
         scheme, token = credentials(headers)
-        if self._needs_keys(token):
-            await self._fetch_async()
-        return self._proven(scheme, token, method, url, headers)
+        return self._proven(await self._claims_async(token), scheme, token, method, url, headers)
+
+    def _claims(self, token: str) -> AccessClaims:
+        """Signature and claims: remembered, or checked (fetching the JWKS
+        first for an unknown ``kid``)."""
+        claims = self.verified.hit(token, self.clock.now(), self._live_key)
+        if claims is None:
+            if self._needs_keys(token):
+                self._fetch_sync()
+            claims = self._signed(token)
+        return claims
+
+    async def _claims_async(self, token: str) -> AccessClaims:
+        claims = self.verified.hit(token, self.clock.now(), self._live_key)
+        if claims is None:
+            if self._needs_keys(token):
+                await self._fetch_async()
+            claims = self._signed(token)
+        return claims
 
     def _needs_keys(self, token: str) -> bool:
         """An unknown ``kid``, and the right to fetch the JWKS now. A token of
@@ -197,8 +215,10 @@ class Verifier:
         self._refuse_revoked_key(kid)
         return kid is not None and kid not in self._keys and self._may_fetch()
 
-    def _proven(self, scheme: str, token: str, method: str, url: str, headers: Headers) -> AccessClaims:
-        claims = self._check(token)
+    def _proven(
+        self, claims: AccessClaims, scheme: str, token: str, method: str, url: str, headers: Headers
+    ) -> AccessClaims:
+        self._not_revoked(claims)
         self.dpop.check(claims, scheme, token, method, url, headers, self.clock.now())
         return claims
 
@@ -213,13 +233,22 @@ class Verifier:
         if kid is not None and kid in self._revoked_keys:
             raise SigningKeyRevoked()
 
-    def _check(self, token: str) -> AccessClaims:
-        now = self.clock.now()
-        claims = verify_access_token(
+    def _live_key(self, kid: str) -> SigningKey | None:
+        """The key under ``kid`` unless the feed revoked it: what a cache hit
+        re-checks, so a key revoked since the token was verified ends it."""
+        return None if kid in self._revoked_keys else self._keys.get(kid)
+
+    def _signed(self, token: str) -> AccessClaims:
+        """Signature and claims, remembered on success."""
+        return self.verified.check(
             token, keys=self._keys.get, algorithms=self.algorithms, issuer=self.issuer,
-            audience=self.audience, leeway=self.leeway, now=now,
+            audience=self.audience, leeway=self.leeway, now=self.clock.now(),
         )
+
+    def _not_revoked(self, claims: AccessClaims) -> AccessClaims:
+        """The revocation check: on every verification, remembered or not."""
         if self._source is not None:
+            now = self.clock.now()
             self._ensure_started()
             ok_at, limit = self._feed_ok_at, self.max_feed_staleness
             # Fail closed: a feed silent for too long may be hiding revocations.
@@ -232,9 +261,21 @@ class Verifier:
     # --- keys -------------------------------------------------------------------
 
     def load_jwks(self, jwks: Mapping[str, Any]) -> int:
-        """Replace the cached keys (what a fetch does); returns how many."""
+        """Replace the cached keys (what a fetch does); returns how many.
+        An unchanged key keeps its object, so the tokens it verified stay
+        remembered; tokens of a key that left or changed are forgotten."""
         keys = {**keys_from_jwks(jwks, self.algorithms), **self._static}
-        self._keys = {k: v for k, v in keys.items() if k not in self._revoked_keys}
+        old = self._keys
+        live: dict[str, SigningKey] = {}
+        for kid, key in keys.items():
+            if kid in self._revoked_keys:
+                continue
+            prior = old.get(kid)
+            if prior is not None and prior.alg == key.alg and prior.public == key.public:
+                key = prior  # unchanged: the tokens it verified stay remembered
+            live[kid] = key
+        self._keys = live
+        self.verified.forget_keys({kid for kid, key in old.items() if live.get(kid) is not key})
         return len(keys)
 
     def _may_fetch(self) -> bool:
@@ -291,8 +332,10 @@ class Verifier:
         batch = self._source.poll(self._cursor, wait=wait)
         self.revoked.add(batch.revoked, now=self.clock.now(), tokens=batch.tokens)
         if batch.keys:
-            self._revoked_keys = self._revoked_keys | {kid for kid, _ in batch.keys}
+            revoked = {kid for kid, _ in batch.keys}
+            self._revoked_keys = self._revoked_keys | revoked
             self._keys = {k: v for k, v in self._keys.items() if k not in self._revoked_keys}
+            self.verified.forget_keys(revoked)
         self._cursor = batch.cursor
         self._feed_ok_at = time.monotonic()
         return len(batch.revoked)

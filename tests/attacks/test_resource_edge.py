@@ -1,5 +1,6 @@
 """Attacks at the edge: a resource server fed a DPoP-bound token as a plain
-bearer, an access token revoked through RFC 7009 that a resource server
+bearer (also once it has verified that token before and remembers it), an
+access token revoked through RFC 7009 that a resource server
 keeps accepting, a client's own X-Forwarded-For line, a TLS-terminating
 proxy, and unauthenticated input built to crash the parser. Every test runs
 on the engine ``KEYTURN_ATTACK_SETTINGS`` names."""
@@ -77,6 +78,34 @@ async def test_verifier_refuses_a_proof_that_does_not_prove_possession(target: A
     }[flaw]()
     with pytest.raises(InvalidDpopProof):
         verifier.verify_request("GET", RS, {"Authorization": f"DPoP {access}", "DPoP": proof})
+
+
+@pytest.mark.parametrize("flaw", ["bearer", "bearer_verify", "no_proof", "replay", "other_key", "other_url"])
+async def test_a_remembered_bound_token_still_needs_a_fresh_proof(target: Api, flaw: str) -> None:
+    """Verified once with a good proof, the token is remembered; the proof
+    is still checked on every request."""
+    key = DpopKey()
+    access = (await bound_login(target, key))["access_token"]
+    verifier = await verifier_for(target)
+    now = target.clock.now()
+    good = key.proof("GET", RS, iat=now, access_token=access)
+    verifier.verify_request("GET", RS, {"Authorization": f"DPoP {access}", "DPoP": good})
+    present: dict[str, Callable[[], object]] = {
+        "bearer": lambda: verifier.verify_request("GET", RS, {"Authorization": f"Bearer {access}"}),
+        "bearer_verify": lambda: verifier.verify(access),
+        "no_proof": lambda: verifier.verify_request("GET", RS, {"Authorization": f"DPoP {access}"}),
+        "replay": lambda: verifier.verify_request("GET", RS, {"Authorization": f"DPoP {access}", "DPoP": good}),
+        "other_key": lambda: verifier.verify_request("GET", RS, {
+            "Authorization": f"DPoP {access}", "DPoP": DpopKey().proof("GET", RS, iat=now, access_token=access)}),
+        "other_url": lambda: verifier.verify_request("GET", RS, {
+            "Authorization": f"DPoP {access}",
+            "DPoP": key.proof("GET", "http://elsewhere.test/data", iat=now, access_token=access)}),
+    }
+    with pytest.raises(InvalidDpopProof):
+        present[flaw]()
+    assert verifier.verified.hits == 1  # refused on a hit: the proof check runs there too
+    fresh = key.proof("GET", RS, iat=now, access_token=access)
+    assert verifier.verify_request("GET", RS, {"Authorization": f"DPoP {access}", "DPoP": fresh}).cnf_jkt == key.jkt
 
 
 def _with_claims(key: DpopKey, proof: str, **claims: Any) -> str:
