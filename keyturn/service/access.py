@@ -14,7 +14,7 @@ from keyturn.config import Settings
 from keyturn.core import refresh as rt
 from keyturn.core.policy import BindingPolicy
 from keyturn.core.sessions import Session
-from keyturn.core.tokens import AccessClaims, peek_kid, verify_access_token
+from keyturn.core.tokens import AccessClaims, peek_kid
 from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenInvalid, TokenRevoked
 from keyturn.service.events import EventRecorder
 from keyturn.service.feed import RevocationNotifier
@@ -117,15 +117,20 @@ class AccessTokens:
         return facts
 
     async def verify_access(self, token: str) -> AccessClaims:
-        """Signature and claims only (what an offline verifier can know)."""
+        """Signature and claims only (what an offline verifier can know).
+        A token verified before is a lookup while its key is still live
+        (``KeySet.get`` drops a revoked key); misses get the full check."""
         now = self.clock.now()
+        claims = self.keys.verified.hit(token, now, self.keys.get)
+        if claims is not None:
+            return claims
         kid = peek_kid(token)
         if kid is not None and self.keys.is_revoked(kid):
             raise SigningKeyRevoked()
         if kid is not None and self.keys.get(kid) is None:
             # Maybe another replica just created a key: reload, rate-limited.
             await self.keys.reload_if_stale(now)
-        return verify_access_token(
+        return self.keys.verified.check(
             token, keys=self.keys.get, algorithms=self.keys.algorithms,
             issuer=self.settings.issuer, audience=self.settings.audience,
             leeway=self.settings.clock_leeway, now=now,

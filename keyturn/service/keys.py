@@ -22,6 +22,10 @@ most ``MAX_STALE``) refuses to sign (``store_unavailable``): it might have misse
 a revocation. ``revoke`` takes a compromised key out at once: it leaves the
 JWKS, its tokens are refused as ``signing_key_revoked`` (refresh helps), and
 if it was signing a replacement signs from now on.
+
+The key set also holds the tokens it verified (``verified``), because it is
+what knows when a key stops counting: a key revoked here, or learnt revoked
+(or gone) on a reload, forgets the tokens it signed.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from jwt.algorithms import get_default_algorithms
 
 from keyturn.core.refresh import b64encode
 from keyturn.core.tokens import SigningKey
+from keyturn.core.verified import VerifiedTokens
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.service.feed import RevocationNotifier
 from keyturn.stores.protocols import KeyStore, StoredKey
@@ -126,9 +131,10 @@ class KeySet:
 
     def __init__(
         self, repo: KeyStore, cipher: KeyCipher, alg: str, publish_for: float, publish_ahead: float = 0.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, verified: VerifiedTokens | None = None,
     ) -> None:
         self._repo = repo
+        self.verified = verified if verified is not None else VerifiedTokens()
         self._cipher = cipher
         self._alg = alg
         # A retired key stays published this long: TTL + leeway, plus one
@@ -274,8 +280,12 @@ class KeySet:
                 jwk = orjson.loads(s.public_jwk)
                 if jwk:
                     published.append(jwk)
+            gone = self._keys.keys() - keys.keys()
             self._keys = keys
             self._stored = live
+            # Revoked (here or by another replica) or past its publication:
+            # the tokens it verified are forgotten (a hit re-checks anyway).
+            self.verified.forget_keys(gone)
             self._revoked = frozenset(s.kid for s in stored if s.revoked_at is not None)
             self.jwks_json = orjson.dumps({"keys": published})
             if self._loaded_mono is not None:
