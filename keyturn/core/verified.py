@@ -13,7 +13,8 @@ remembers what ``verify_access_token`` concluded, and only that:
 * a hit counts only while the key that checked the signature is still the
   one the caller's key lookup returns under that ``kid`` (one dict read and
   an identity test), so a revoked, dropped or replaced key ends its
-  entries at once even before ``forget_keys`` purges them;
+  entries at once, before ``forget_keys`` purges them and even for an entry
+  a racing verification put back after the purge;
 * bounded: least recently used entries go first.
 
 What the cache does not decide stays with the caller, on every hit:
