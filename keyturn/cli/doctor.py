@@ -136,13 +136,22 @@ async def check_keys(rt: Any, now: float) -> Check:
         return Check("signing keys", "fail", "cannot decrypt the stored signing keys",
                      "KEYTURN_MASTER_KEY is not the key they were encrypted with: restore the right one")
     stored = rt.keys.describe()
-    active = [k for k in stored if k.retired_at is None and k.alg == rt.settings.signing_alg]
-    if not active:
-        return Check("signing keys", "warn", f"no active {rt.settings.signing_alg} key yet",
+    alg = rt.settings.signing_alg
+    # The key that signs now, not the newest: during a rotation the next key
+    # is published ahead and must not hide the age of the one in use.
+    signing = [k for k in stored if k.alg == alg and k.signs_at(now)]
+    if not signing:
+        return Check("signing keys", "warn", f"no active {alg} key yet",
                      "start the service once (it creates one)")
-    newest = max(active, key=lambda k: k.created_at)
-    age_days = (now - newest.created_at) / 86_400
-    detail = f"active {newest.alg} key {newest.kid}, {age_days:.0f} days old; {len(stored)} published"
+    current = max(signing, key=lambda k: k.starts)
+    age_days = (now - current.starts) / 86_400
+    detail = f"active {current.alg} key {current.kid}, {age_days:.0f} days old; {len(stored)} published"
+    upcoming = [k for k in stored if k.alg == alg and k.revoked_at is None and k.starts > now]
+    if upcoming:
+        nxt = min(upcoming, key=lambda k: k.starts)
+        when = dt.datetime.fromtimestamp(nxt.starts, dt.timezone.utc)
+        detail += f"; {nxt.kid} signs from {when:%Y-%m-%d %H:%M} UTC"
+        return Check("signing keys", "ok", detail)
     if age_days > KEY_MAX_AGE_DAYS:
         return Check("signing keys", "warn", detail, "rotate with `keyturn keys rotate`")
     return Check("signing keys", "ok", detail)

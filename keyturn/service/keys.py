@@ -165,7 +165,7 @@ class KeySet:
             # Before ensure_active, or all keys retired: the newest unrevoked one.
             signing = [s for s in self._stored if s.alg == self._alg and s.revoked_at is None]
         assert signing, "KeySet.ensure_active() was not awaited"
-        newest = max(signing, key=lambda s: (_start(s), s.created_at, s.kid))
+        newest = max(signing, key=lambda s: (s.starts, s.created_at, s.kid))
         return self._keys[newest.kid]
 
     @property
@@ -294,6 +294,3 @@ class KeySet:
     def describe(self) -> list[StoredKey]:
         return list(self._stored)
 
-
-def _start(s: StoredKey) -> float:
-    return s.created_at if s.activates_at is None else s.activates_at

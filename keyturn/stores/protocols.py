@@ -121,10 +121,14 @@ class StoredKey:
     activates_at: float | None = None  # signs from then on (``None``: from created_at)
     revoked_at: float | None = None  # compromised: unpublished, its tokens refused
 
+    @property
+    def starts(self) -> float:
+        """When it signs from: published ahead of that during a rotation."""
+        return self.created_at if self.activates_at is None else self.activates_at
+
     def signs_at(self, now: float) -> bool:
-        start = self.created_at if self.activates_at is None else self.activates_at
         return (
-            self.revoked_at is None and start <= now
+            self.revoked_at is None and self.starts <= now
             and (self.retired_at is None or now < self.retired_at)
         )
 

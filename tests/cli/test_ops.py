@@ -129,3 +129,43 @@ def test_config_reference_writes_the_file(tmp_path: Path, env: dict[str, str]) -
     out = tmp_path / "configuration.md"
     assert invoke(["config", "--reference", "-o", str(out)], env).exit_code == 0
     assert out.read_text() == reference_markdown()
+
+
+class _Keys:
+    def __init__(self, stored: list[Any]) -> None:
+        self._stored = stored
+
+    async def reload(self, now: float) -> None:
+        return None
+
+    def describe(self) -> list[Any]:
+        return self._stored
+
+
+def _doctor_keys(stored: list[Any], now: float) -> Any:
+    import asyncio
+    from types import SimpleNamespace
+
+    from keyturn.cli.doctor import check_keys
+
+    rt = SimpleNamespace(keys=_Keys(stored), settings=SimpleNamespace(signing_alg="EdDSA"))
+    return asyncio.run(check_keys(rt, now))
+
+
+def test_doctor_ages_the_key_that_signs_now_not_a_pending_one() -> None:
+    from keyturn.stores.protocols import StoredKey
+
+    now = 1_800_000_000.0
+    old = StoredKey("old", "EdDSA", b"", "{}", now - 400 * 86_400, retired_at=now + 3600)
+    alone = _doctor_keys([StoredKey("old", "EdDSA", b"", "{}", now - 400 * 86_400)], now)
+    assert alone.status == "warn" and "old" in alone.detail and "400 days" in alone.detail
+    # A rotation under way: the new key is published but signs only in an hour.
+    pending = StoredKey("new", "EdDSA", b"", "{}", now, activates_at=now + 3600)
+    check = _doctor_keys([old, pending], now)
+    assert check.status == "ok", check
+    assert "key old, 400 days old" in check.detail
+    assert "new signs from" in check.detail
+    # A revoked key never counts as the one signing.
+    revoked = StoredKey("bad", "EdDSA", b"", "{}", now - 86_400, revoked_at=now - 60)
+    check = _doctor_keys([revoked], now)
+    assert check.status == "warn" and "no active" in check.detail
