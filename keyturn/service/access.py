@@ -1,27 +1,22 @@
 """Access tokens as ``TokenService`` hands them out and checks them: the
 pair a login or refresh returns, minting, and the service-side check
-(signature, claims, denylist, DPoP binding). The base of the use cases.
+(signature, claims, denylist, DPoP binding). Accounts and refresh mint
+through the ``AccessTokens`` they are given.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from keyturn.clock import Clock
 from keyturn.config import Settings
 from keyturn.core import refresh as rt
-from keyturn.core.policy import BindingPolicy
 from keyturn.core.sessions import Session
 from keyturn.core.tokens import AccessClaims, peek_kid
 from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenInvalid, TokenRevoked
-from keyturn.service.events import EventRecorder
-from keyturn.service.feed import RevocationNotifier
-from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
+from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest
 from keyturn.service.keys import KeySet
-from keyturn.service.passwords import PasswordHasher
-from keyturn.stores.protocols import SessionStore, UserStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,51 +34,27 @@ class TokenPair:
     grace: bool = False  # an idempotent retry inside the grace window (metrics)
 
 
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """The immutable part of a session, cached per process so the hot path
-    can go straight to the compare-and-set (one round trip)."""
-
-    user_id: str
-    salt: bytes
-    absolute_expires_at: float
-    login_ip: str | None
-    user_agent: str | None
-    dpop_jkt: str | None = None
-
-    @classmethod
-    def of(cls, s: Session) -> _Facts:
-        return cls(s.user_id, s.salt, s.absolute_expires_at, s.login_ip, s.user_agent, s.dpop_jkt)
-
-
 class AccessTokens:
-    """The state every use case shares (set by ``TokenService.__init__``)
-    and the access-token steps they share."""
+    """Minting a session's token pair, and checking an access token as the
+    service's own routes do."""
 
-    settings: Settings
-    users: UserStore
-    sessions: SessionStore
-    keys: KeySet
-    mac: rt.RefreshMac
-    passwords: PasswordHasher
-    events: EventRecorder
-    clock: Clock
-    binding: BindingPolicy
-    throttle: Throttle
-    denylist: AccessDenylist
-    dpop: DpopGuard
-    revocations: RevocationNotifier
-    _access_ttl: int
-    _idle_ttl: int
-    _facts: OrderedDict[str, _Facts]
-    _facts_max: int
+    def __init__(
+        self, settings: Settings, *, keys: KeySet, mac: rt.RefreshMac, clock: Clock,
+        denylist: AccessDenylist, dpop: DpopGuard,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.mac = mac
+        self.clock = clock
+        self.denylist = denylist
+        self.dpop = dpop
+        self._access_ttl = settings.access_token_ttl
 
-    # --- access tokens ------------------------------------------------------
-
-    def _mint(
+    def mint(
         self, sid: str, user_id: str, salt: bytes, generation: int, now: float,
         idle_expires_at: float, absolute_expires_at: float, dpop_jkt: str | None = None,
     ) -> TokenPair:
+        """A fresh access token and the refresh token of ``generation``."""
         iat = int(now)
         # Never past the session's absolute end: the bearer check no longer
         # reads the session, so the token's own exp must carry that limit.
@@ -103,18 +74,12 @@ class AccessTokens:
             token_type="DPoP" if dpop_jkt else "Bearer",
         )
 
-    def _pair(self, session: Session, now: float) -> TokenPair:
-        return self._mint(
+    def pair(self, session: Session, now: float) -> TokenPair:
+        """The pair of ``session`` as it stands (its current generation)."""
+        return self.mint(
             session.id, session.user_id, session.salt, session.generation, now,
             session.idle_expires_at, session.absolute_expires_at, session.dpop_jkt,
         )
-
-    def _remember(self, session: Session) -> _Facts:
-        facts = _Facts.of(session)
-        self._facts[session.id] = facts
-        if len(self._facts) > self._facts_max:
-            self._facts.popitem(last=False)
-        return facts
 
     async def verify_access(self, token: str) -> AccessClaims:
         """Signature and claims only (what an offline verifier can know).

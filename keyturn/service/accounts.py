@@ -1,25 +1,54 @@
-"""Accounts: registration, operator-created users and login."""
+"""Accounts: registration, operator-created users, login, password change
+and disabling a user. Ending the sessions these leave stale goes through
+the ``SessionEnding`` handed in."""
 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
 
+from keyturn.clock import Clock
+from keyturn.config import Settings
 from keyturn.core import refresh as rt
 from keyturn.core.sessions import Session, slide_idle_expiry
+from keyturn.core.tokens import AccessClaims
 from keyturn.core.users import User, check_new_password, check_password_shape, normalize_username
-from keyturn.errors import InvalidCredentials, InvalidDpopProof, Overloaded, RegistrationClosed, UsernameTaken
+from keyturn.errors import (
+    InvalidCredentials,
+    InvalidDpopProof,
+    NotFound,
+    Overloaded,
+    RegistrationClosed,
+    UsernameTaken,
+)
 from keyturn.service.access import AccessTokens, TokenPair
-from keyturn.service.guards import DpopRequest
+from keyturn.service.ending import SessionEnding
+from keyturn.service.events import EventRecorder
+from keyturn.service.facts import FactsCache
+from keyturn.service.guards import DpopGuard, DpopRequest, Throttle
+from keyturn.service.passwords import PasswordHasher
+from keyturn.stores.protocols import SessionStore, UserStore
 
 
-class Accounts(AccessTokens):
-    """Registration, operator-created users and login; mixed into ``TokenService``."""
+class Accounts:
+    """Who may hold sessions: users made, logged in, re-keyed, disabled."""
 
-    if TYPE_CHECKING:  # from SessionManagement (keyturn.service.ending), mixed in beside
-        async def _revoked(self, sids: list[str], now: float) -> None: ...
-
-    # --- accounts ---------------------------------------------------------
+    def __init__(
+        self, settings: Settings, *, users: UserStore, sessions: SessionStore, passwords: PasswordHasher,
+        events: EventRecorder, clock: Clock, throttle: Throttle, dpop: DpopGuard,
+        access: AccessTokens, facts: FactsCache, ending: SessionEnding,
+    ) -> None:
+        self.settings = settings
+        self.users = users
+        self.sessions = sessions
+        self.passwords = passwords
+        self.events = events
+        self.clock = clock
+        self.throttle = throttle
+        self.dpop = dpop
+        self.access = access
+        self.facts = facts
+        self.ending = ending
+        self._idle_ttl = settings.refresh_token_ttl
 
     async def register(self, username: object, password: object, *, ip: str | None = None) -> User:
         if self.settings.registration != "open":
@@ -106,13 +135,47 @@ class Accounts(AccessTokens):
             session, max_sessions=self.settings.max_sessions_per_user, now=now
         )
         # Evicted sessions' access tokens die too (a store fault fails the login).
-        await self.denylist.deny_sessions(evicted, now)
-        await self._revoked(evicted, now)
+        await self.ending.evicted(evicted, now)
         for sid in evicted:
             await self.events.record("session_evicted", now, user_id=user.id, session_id=sid, by_session=session.id)
         await self.events.record("login", now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent)
-        self._remember(session)
-        return self._pair(session, now)
+        self.facts.remember(session)
+        return self.access.pair(session, now)
+
+    async def change_password(self, claims: AccessClaims, current: object, new: object, *, ip: str | None = None) -> None:
+        current_pw = check_password_shape(current)
+        new_pw = check_new_password(new, self.settings.password_min_length)
+        user = await self.users.user_by_id(claims.sub)
+        if user is None:
+            raise InvalidCredentials("the current password is wrong")
+        # Throttled like a login: a stolen access token must not become a
+        # way to guess the password.
+        attempt = await self.throttle.reserve_login(user.username, ip, self.clock.now())
+        if not await self.passwords.verify(user.password_hash, current_pw):
+            if self.throttle.login_failed(attempt):
+                await self.events.record("lockout", self.clock.now(), user_id=user.id, ip=ip)
+            raise InvalidCredentials("the current password is wrong")
+        await self.throttle.login_succeeded(attempt, self.clock.now())
+        await self.users.set_password_hash(user.id, await self.passwords.hash(new_pw))
+        now = self.clock.now()
+        # After the new hash (see login): every session born before — or
+        # racing — this one is stale from here on; this one is re-stamped.
+        await self.sessions.bump_credential_version(user.id, now=now, keep=claims.sid)
+        ids = await self.ending.end_user_sessions(user.id, now, "password_changed", keep=claims.sid)
+        await self.ending.notify_revoked(ids, now)
+        await self.events.record("password_changed", now, user_id=user.id, session_id=claims.sid, ip=ip)
+
+    async def disable_user(self, username: str) -> User:
+        user = await self.users.user_by_name(normalize_username(username))
+        if user is None:
+            raise NotFound("no such user")
+        await self.users.set_disabled(user.id, True)
+        now = self.clock.now()
+        await self.sessions.bump_credential_version(user.id, now=now)  # after the flag (see login)
+        ids = await self.ending.end_user_sessions(user.id, now, "user_disabled")
+        await self.ending.notify_revoked(ids, now)
+        await self.events.record("user_disabled", now, user_id=user.id)
+        return user
 
     async def _upgrade_hash(self, user_id: str, password_hash: str, password: str) -> None:
         """A hash made with weaker argon2 parameters than today's is replaced

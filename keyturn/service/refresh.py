@@ -4,10 +4,11 @@ binding (DESIGN.md "Refresh semantics")."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from keyturn.clock import Clock
+from keyturn.config import Settings
 from keyturn.core import refresh as rt
-from keyturn.core.policy import BindingMode
+from keyturn.core.policy import BindingMode, BindingPolicy
 from keyturn.core.sessions import Outcome, Session, classify, slide_idle_expiry
 from keyturn.errors import (
     BindingMismatch,
@@ -17,17 +18,35 @@ from keyturn.errors import (
     RefreshTokenReused,
     SessionRevoked,
 )
-from keyturn.service.access import AccessTokens, TokenPair, _Facts
-from keyturn.service.guards import DpopRequest
+from keyturn.service.access import AccessTokens, TokenPair
+from keyturn.service.ending import SessionEnding
+from keyturn.service.events import EventRecorder
+from keyturn.service.facts import FactsCache, SessionFacts
+from keyturn.service.guards import DpopGuard, DpopRequest, Throttle
+from keyturn.stores.protocols import SessionStore
 
 
-class Refresh(AccessTokens):
-    """Rotation, the grace window and reuse detection; mixed into ``TokenService``."""
+class Refresh:
+    """Rotation, the grace window and reuse detection, which ends the
+    session through the ``SessionEnding`` handed in."""
 
-    if TYPE_CHECKING:  # from SessionManagement (keyturn.service.ending), mixed in beside
-        async def _revoked(self, sids: list[str], now: float) -> None: ...
-
-    # --- refresh (DESIGN.md "Refresh semantics") ------------------------------
+    def __init__(
+        self, settings: Settings, *, sessions: SessionStore, mac: rt.RefreshMac, events: EventRecorder,
+        clock: Clock, binding: BindingPolicy, throttle: Throttle, dpop: DpopGuard,
+        access: AccessTokens, facts: FactsCache, ending: SessionEnding,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.mac = mac
+        self.events = events
+        self.clock = clock
+        self.binding = binding
+        self.throttle = throttle
+        self.dpop = dpop
+        self.access = access
+        self.facts = facts
+        self.ending = ending
+        self._idle_ttl = settings.refresh_token_ttl
 
     async def refresh(
         self, token: str, *, ip: str | None, user_agent: str | None, dpop: DpopRequest | None = None,
@@ -50,12 +69,12 @@ class Refresh(AccessTokens):
             raise RefreshTokenInvalid()
         sid = parsed.session_id
         session: Session | None = None
-        facts = self._facts.get(sid)
+        facts = self.facts.get(sid)
         if facts is None:
             session = await self.sessions.get_session(sid)
             if session is None:
                 raise RefreshTokenInvalid()
-            facts = self._remember(session)
+            facts = self.facts.remember(session)
         if not self.mac.is_genuine(parsed, facts.salt):
             # A guess (or a flipped character): it changes nothing.
             raise RefreshTokenInvalid()
@@ -108,7 +127,7 @@ class Refresh(AccessTokens):
         raise RefreshTokenInvalid()  # pragma: no cover - generation only grows
 
     async def _try_rotate(
-        self, sid: str, generation: int, facts: _Facts, now: float,
+        self, sid: str, generation: int, facts: SessionFacts, now: float,
         ip: str | None, user_agent: str | None, same: bool, *, to_generation: int | None = None,
     ) -> TokenPair | None:
         """Compare-and-set ``generation`` -> ``to_generation`` (default the
@@ -126,7 +145,7 @@ class Refresh(AccessTokens):
                 "binding_mismatch", now, user_id=facts.user_id, session_id=sid, ip=ip,
                 user_agent=user_agent, login_ip=facts.login_ip, action="alert",
             )
-        return self._mint(sid, facts.user_id, facts.salt, new, now, idle, facts.absolute_expires_at, facts.dpop_jkt)
+        return self.access.mint(sid, facts.user_id, facts.salt, new, now, idle, facts.absolute_expires_at, facts.dpop_jkt)
 
     async def _refuse(
         self, outcome: Outcome, session: Session, generation: int, now: float,
@@ -134,15 +153,13 @@ class Refresh(AccessTokens):
     ) -> TokenPair:
         if outcome is Outcome.GRACE:
             # Idempotent retry: the same successor, recomputed; a fresh access token.
-            return replace(self._pair(session, now), grace=True)
+            return replace(self.access.pair(session, now), grace=True)
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
-            # Denylist first: whatever fails after, the access tokens are dead.
-            await self.denylist.deny_sessions([session.id], now)
-            first = await self.sessions.revoke_session(session.id, now=now, reason="reuse", user_id=session.user_id)
+            # Ending denylists first: whatever fails after, the access tokens are dead.
+            first = await self.ending.end(session.id, now, reason="reuse", user_id=session.user_id)
             if first:  # one event per theft, not one per racing request
-                await self._revoked([session.id], now)
                 await self.events.record(
                     "refresh_token_reused", now, user_id=session.user_id, session_id=session.id,
                     ip=ip, user_agent=user_agent, presented_generation=generation,

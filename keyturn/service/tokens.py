@@ -1,23 +1,29 @@
 """TokenService: login, refresh, logout, sessions — the use cases, with no
 HTTP in sight. Errors are raised as ``KeyturnError`` subclasses; the edge
 renders them.
+
+The service is composed, not inherited: each use-case group is an object
+built here with exactly what it uses, and the groups that end sessions
+(accounts, refresh) are handed the one ``SessionEnding``. The public
+methods below delegate to them.
 """
 
 from __future__ import annotations
-
-import logging
-from collections import OrderedDict
 
 from keyturn.clock import Clock
 from keyturn.config import Settings
 from keyturn.core import refresh as rt
 from keyturn.core.policy import BindingPolicy
-from keyturn.service.access import TokenPair, _Facts
+from keyturn.core.sessions import Session
+from keyturn.core.tokens import AccessClaims
+from keyturn.core.users import User
+from keyturn.service.access import AccessTokens, TokenPair
 from keyturn.service.accounts import Accounts
-from keyturn.service.ending import SessionManagement
+from keyturn.service.ending import SessionEnding
 from keyturn.service.events import EventRecorder
+from keyturn.service.facts import FactsCache
 from keyturn.service.feed import RevocationNotifier
-from keyturn.service.guards import AccessDenylist, DpopGuard, Throttle
+from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
 from keyturn.service.keys import KeySet
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.refresh import Refresh
@@ -25,12 +31,11 @@ from keyturn.stores.protocols import SessionStore, UserStore
 
 __all__ = ["TokenPair", "TokenService"]
 
-log = logging.getLogger("keyturn.service")
 
-
-class TokenService(Accounts, Refresh, SessionManagement):
+class TokenService:
     """The use cases, with no HTTP in sight: accounts, refresh, ending
-    sessions, and the access-token check."""
+    sessions, and the access-token check. The collaborators stay readable
+    as attributes (the OAuth endpoints and the edges use them)."""
 
     def __init__(
         self,
@@ -62,8 +67,74 @@ class TokenService(Accounts, Refresh, SessionManagement):
         self.denylist = denylist
         self.dpop = dpop
         self.revocations = revocations
-        self._access_ttl = settings.access_token_ttl
-        self._idle_ttl = settings.refresh_token_ttl
-        self._facts: OrderedDict[str, _Facts] = OrderedDict()
-        self._facts_max = 50_000
+        self.facts = FactsCache()
+        self.access = AccessTokens(settings, keys=keys, mac=mac, clock=clock, denylist=denylist, dpop=dpop)
+        self.ending = SessionEnding(sessions, denylist=denylist, revocations=revocations, events=events, clock=clock)
+        self.accounts = Accounts(
+            settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
+            throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
+        )
+        self.rotation = Refresh(
+            settings, sessions=sessions, mac=mac, events=events, clock=clock, binding=binding,
+            throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
+        )
 
+    # --- accounts -------------------------------------------------------------
+
+    async def register(self, username: object, password: object, *, ip: str | None = None) -> User:
+        return await self.accounts.register(username, password, ip=ip)
+
+    async def create_user(self, username: object, password: object) -> User:
+        return await self.accounts.create_user(username, password)
+
+    async def login(
+        self, username: object, password: object, *, ip: str | None, user_agent: str | None,
+        dpop: DpopRequest | None = None,
+    ) -> TokenPair:
+        return await self.accounts.login(username, password, ip=ip, user_agent=user_agent, dpop=dpop)
+
+    async def change_password(self, claims: AccessClaims, current: object, new: object, *, ip: str | None = None) -> None:
+        await self.accounts.change_password(claims, current, new, ip=ip)
+
+    async def disable_user(self, username: str) -> User:
+        return await self.accounts.disable_user(username)
+
+    # --- refresh --------------------------------------------------------------
+
+    async def refresh(
+        self, token: str, *, ip: str | None, user_agent: str | None, dpop: DpopRequest | None = None,
+    ) -> TokenPair:
+        return await self.rotation.refresh(token, ip=ip, user_agent=user_agent, dpop=dpop)
+
+    # --- access tokens --------------------------------------------------------
+
+    async def verify_access(self, token: str) -> AccessClaims:
+        return await self.access.verify_access(token)
+
+    async def check_access(
+        self, token: str, *, scheme: str = "bearer", dpop: DpopRequest | None = None
+    ) -> AccessClaims:
+        return await self.access.check_access(token, scheme=scheme, dpop=dpop)
+
+    # --- ending sessions ------------------------------------------------------
+
+    async def end_session(self, session_id: str, *, reason: str, user_id: str | None = None) -> bool:
+        return await self.ending.end_session(session_id, reason=reason, user_id=user_id)
+
+    async def logout(self, claims: AccessClaims, *, ip: str | None = None) -> None:
+        await self.ending.logout(claims, ip=ip)
+
+    async def logout_all(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
+        return await self.ending.logout_all(claims, ip=ip)
+
+    async def logout_others(self, claims: AccessClaims, *, ip: str | None = None) -> list[str]:
+        return await self.ending.logout_others(claims, ip=ip)
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        return await self.ending.list_sessions(user_id)
+
+    async def revoke_own_session(self, claims: AccessClaims, session_id: str) -> None:
+        await self.ending.revoke_own_session(claims, session_id)
+
+    async def admin_revoke_session(self, session_id: str) -> bool:
+        return await self.ending.admin_revoke_session(session_id)

@@ -40,7 +40,7 @@ async def test_enforce_refuses_another_network_without_consuming_the_token(make_
 async def test_enforce_also_holds_for_a_runtime_without_cached_facts(make_api: Callable[..., Any]) -> None:
     async with make_api(ip_binding="enforce", **PROXY) as api:
         tokens = await api.user_and_login()
-        api.runtime.service._facts.clear()
+        api.runtime.service.facts.clear()
         r = await api.refresh(tokens["refresh_token"], **xff("198.51.100.9"))
         assert r.json()["code"] == "binding_mismatch"
         assert (await api.refresh(tokens["refresh_token"])).status_code == 200

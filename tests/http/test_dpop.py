@@ -119,7 +119,7 @@ async def test_refresh_needs_a_proof_from_the_same_key_and_is_not_consumed_witho
 async def test_refresh_after_a_restart_still_needs_the_proof(api: Api) -> None:
     key = DpopKey()
     tokens = await dpop_login(api, key)
-    api.runtime.service._facts.clear()  # as on a replica that never saw the login
+    api.runtime.service.facts.clear()  # as on a replica that never saw the login
     assert (await refresh(api, tokens["refresh_token"], None)).json()["code"] == "invalid_dpop_proof"
     assert (await refresh(api, tokens["refresh_token"], key)).status_code == 200
 

@@ -197,10 +197,10 @@ async def test_cold_cache_path_matches_warm(rt: Runtime, clock: FrozenClock) -> 
     await new_user(rt)
     pair = await login(rt)
     first = await refresh(rt, pair.refresh_token)
-    rt.service._facts.clear()
+    rt.service.facts.clear()
     again = await refresh(rt, pair.refresh_token)
     assert again.refresh_token == first.refresh_token
-    rt.service._facts.clear()
+    rt.service.facts.clear()
     clock.advance(60)
     with pytest.raises(errors.RefreshTokenReused):
         await refresh(rt, pair.refresh_token)
