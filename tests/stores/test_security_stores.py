@@ -55,6 +55,34 @@ async def test_racing_reservations_never_pass_the_limit(security_store: Any) -> 
     assert (await security_store.counters([key], now=NOW))[key].count == 5
 
 
+async def test_a_reservation_under_the_limit_is_never_refused_while_successes_reset(security_store: Any) -> None:
+    """A login that succeeds resets the account's counter (deletes it) while
+    others are reserving: a reservation below the limit must still be taken,
+    never refused as if the account were locked (a spurious 429)."""
+    key = fresh("r")
+    stop = asyncio.Event()
+
+    async def succeed_and_reset() -> None:
+        while not stop.is_set():
+            if await security_store.reserve(key, limit=10, now=NOW, expires_at=NOW + 60) is not None:
+                await security_store.reset(key)
+            await asyncio.sleep(0)
+
+    resetters = [asyncio.create_task(succeed_and_reset()) for _ in range(3)]
+    try:
+        refused = 0
+        for _ in range(60):
+            taken = await security_store.reserve(key, limit=10, now=NOW, expires_at=NOW + 60)
+            if taken is None:
+                refused += 1
+            else:
+                await security_store.release(key, now=NOW)
+    finally:
+        stop.set()
+        await asyncio.gather(*resetters)
+    assert refused == 0  # at most 4 reservations were ever held at once, limit 10
+
+
 async def test_a_released_reservation_frees_a_slot_and_expiry_restarts(security_store: Any) -> None:
     key = fresh("r")
     for _ in range(2):

@@ -23,6 +23,7 @@ from keyturn.stores.sql.hot import HotPath
 from keyturn.stores.sql.schema import counters, denylist, dpop_jti, resource_clients
 
 _C, _D, _J, _R = counters.c, denylist.c, dpop_jti.c, resource_clients.c
+_RESERVE_TRIES = 8  # a turn is lost only to a reset or re-create landing in between
 
 
 async def _insert_or_false(conn: AsyncConnection, stmt: Any) -> bool:
@@ -94,23 +95,39 @@ class SqlSecurityStore:
                 expires_at=expires_at,
             )
         )
-        taken = await self._bump(bump, key)
-        if taken is not None or limit < 1:
-            return taken
-        # No live row yet: create it at zero in its own statement (no
-        # savepoint: a MySQL deadlock would roll back the savepoint with the
-        # transaction), then take the slot by the same conditional UPDATE.
-        with contextlib.suppress(IntegrityError):
-            async with self.engine.begin() as conn:
-                await conn.execute(counters.insert().values(key=key, count=0, last_at=now, expires_at=expires_at))
-        return await self._bump(bump, key)
+        # Until the slot is taken or the limit is seen: a success elsewhere
+        # may delete the row between our statements (``reset``), and that
+        # must not read as "at the limit" (a spurious 429).
+        for _ in range(_RESERVE_TRIES):
+            taken, row = await self._bump(bump, key)
+            if taken is not None or limit < 1:
+                return taken
+            if row is not None:
+                count, expires = row
+                if count >= limit and expires > now:
+                    return None  # the limit, as the row says it now
+                continue  # the row changed under the UPDATE: look again
+            # No row: create it already holding this reservation. Losing that
+            # race (someone else created it) means the UPDATE decides next
+            # turn. No savepoint: a MySQL deadlock would roll back the
+            # savepoint with the transaction.
+            with contextlib.suppress(IntegrityError):
+                async with self.engine.begin() as conn:
+                    await conn.execute(counters.insert().values(key=key, count=1, last_at=now, expires_at=expires_at))
+                return Counter(1, now)
+        return None
 
-    async def _bump(self, bump: Any, key: str) -> Counter | None:
+    async def _bump(self, bump: Any, key: str) -> tuple[Counter | None, tuple[int, float] | None]:
+        """The conditional UPDATE's slot, and the row (count, expiry) as
+        read after it, ``None`` when there is none."""
         async with self.engine.begin() as conn:
-            if (await conn.execute(bump)).rowcount != 1:
-                return None
-            row = (await conn.execute(sa.select(_C.count, _C.last_at).where(_C.key == key))).one()
-        return Counter(int(row[0]), float(row[1]))
+            updated = (await conn.execute(bump)).rowcount == 1
+            row = (await conn.execute(
+                sa.select(_C.count, _C.last_at, _C.expires_at).where(_C.key == key)
+            )).one_or_none()
+        if row is None:
+            return None, None
+        return (Counter(int(row[0]), float(row[1])) if updated else None), (int(row[0]), float(row[2]))
 
     @guarded()
     async def release(self, key: str, *, now: float) -> None:
