@@ -14,7 +14,7 @@ Layout, big-endian::
     | [d revoked_at]                if F_REVOKED
     | salt: 32 bytes if F_SALT32, else B length + bytes
     | login_ip, user_agent, last_ip, last_user_agent, dpop_jkt, revoke_reason:
-      each present one as B length (255 = an H length follows) + UTF-8 bytes
+      each present one as B length (255 = an I length follows) + UTF-8 bytes
 
 ``last_ip`` / ``last_user_agent`` equal to the login's are not stored twice
 (F_SAME_IP / F_SAME_UA). The top three bits of ``flags`` are the format
@@ -37,7 +37,6 @@ _VERSION_MASK = 0xE000
 _HEAD = struct.Struct(">HIddddd")
 _U32 = struct.Struct(">I")
 _F64 = struct.Struct(">d")
-_U16 = struct.Struct(">H")
 
 
 def unpack(session_id: str, user_id: str, raw: bytes) -> Session:
@@ -66,8 +65,8 @@ def unpack(session_id: str, user_id: str, raw: bytes) -> Session:
             continue
         n, pos = raw[pos], pos + 1
         if n == 255:
-            (n,) = _U16.unpack_from(raw, pos)
-            pos += 2
+            (n,) = _U32.unpack_from(raw, pos)
+            pos += 4
         text[name], pos = raw[pos : pos + n].decode(), pos + n
     if flags & F_SAME_IP:
         text["llip"] = text["lip"]
@@ -122,7 +121,7 @@ local function decode(v)
   for _, t in ipairs(TEXTS) do
     if bit.band(flags, t[2]) ~= 0 then
       n, pos = struct.unpack('B', v, pos)
-      if n == 255 then n, pos = struct.unpack('>H', v, pos) end
+      if n == 255 then n, pos = struct.unpack('>I', v, pos) end
       s[t[1]] = string.sub(v, pos, pos + n - 1)
       pos = pos + n
     end
@@ -164,7 +163,7 @@ local function encode(s)
       if #x < 255 then
         table.insert(tail, struct.pack('B', #x) .. x)
       else
-        table.insert(tail, struct.pack('B>H', 255, #x) .. x)
+        table.insert(tail, struct.pack('B>I', 255, #x) .. x)
       end
     end
   end
