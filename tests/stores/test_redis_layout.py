@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from keyturn.core.sessions import Session
+from keyturn.stores.redis.layout import num as _num
 from keyturn.stores.redis.sessions import RedisSessionStore
 from tests.stores.conftest import close_stores, open_stores
 from tests.stores.test_conformance import ABSOLUTE, IDLE, T0, make_session, new_user
@@ -26,10 +27,6 @@ async def rstore(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield stores.sessions
     finally:
         await close_stores(stores)
-
-
-def _num(x: float) -> str:
-    return repr(float(x))
 
 
 async def write_old(store: RedisSessionStore, s: Session, now: float = T0) -> None:

@@ -80,16 +80,19 @@ def unpack(session_id: str, user_id: str, raw: bytes) -> Session:
     )
 
 
+def num(x: float) -> str:
+    """A time as a script argument: ``repr`` round-trips the double exactly."""
+    return repr(float(x))
+
+
+def opt(value: str | None) -> str:
+    """Optional text as a script argument (``opt`` in Lua): NULL as ``""``,
+    a value as ``"v" + value``, so an empty string stays distinct."""
+    return "" if value is None else "v" + value
+
+
 def fields(s: Session) -> list[str | bytes]:
     """The arguments ``from_args`` (Lua) builds a session table from."""
-
-    def num(x: float) -> str:
-        return repr(float(x))
-
-    def opt(value: str | None) -> str:
-        # NULL as "", a value as "v" .. value: an empty string stays distinct.
-        return "" if value is None else "v" + value
-
     return [
         str(s.generation), num(s.created_at), num(s.absolute_expires_at), num(s.idle_expires_at),
         num(s.rotated_at), num(s.last_used_at), str(s.credential_version),

@@ -41,6 +41,8 @@ from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.guard import bounded
 from keyturn.stores.redis import layout, lua
+from keyturn.stores.redis.layout import num as _num
+from keyturn.stores.redis.layout import opt as _opt
 
 RedisClient: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
 P = ParamSpec("P")
@@ -81,15 +83,6 @@ def redis_guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corout
         )
 
     return inner
-
-
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
-def _opt(value: str | None) -> str:
-    """NULL as ``""``, a value as ``"v" + value`` (see ``keyturn.stores.redis.layout``)."""
-    return "" if value is None else "v" + value
 
 
 def _judged(s: Session, cv: list[Any]) -> Session:
