@@ -5,6 +5,7 @@ Cluster; and the packed value keeps every field exactly."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -144,3 +145,36 @@ async def test_the_packed_value_keeps_every_field(rstore: RedisSessionStore, cha
     s = make_session(new_user(), T0 + 0.1, **change)
     await rstore.create_session(s, max_sessions=0, now=T0)
     assert await rstore.get_session(s.id) == dataclasses.replace(s)
+
+
+async def test_concurrent_first_touches_of_an_old_user(rstore: RedisSessionStore) -> None:
+    """Rotations, a revocation and listings racing over a user whose
+    sessions are all in the previous layout: one rotation wins, and every
+    session is moved once."""
+    uid = new_user()
+    old = [make_session(uid, T0 + i) for i in range(3)]
+    for s in old:
+        await write_old(rstore, s)
+    results = await asyncio.gather(
+        *(rstore.rotate(old[0].id, 0, now=T0 + 5, idle_expires_at=T0 + IDLE, ip=None, user_agent=None)
+          for _ in range(20)),
+        rstore.revoke_session(old[1].id, now=T0 + 5, reason="logout", user_id=uid),
+        *(rstore.list_sessions(uid, now=T0 + 5) for _ in range(5)),
+    )
+    assert results[:20].count(True) == 1 and results[20] is True
+    live = await rstore.list_sessions(uid, now=T0 + 6)
+    assert [(s.id, s.generation) for s in live] == [(old[0].id, 1), (old[2].id, 0)]
+    assert await old_keys(rstore, uid) == []
+
+
+async def test_concurrent_logins_at_the_limit_over_an_old_user(rstore: RedisSessionStore) -> None:
+    uid = new_user()
+    for i in range(3):
+        await write_old(rstore, make_session(uid, T0 + i))
+    fresh = [make_session(uid, T0 + 10 + i) for i in range(6)]
+    results = await asyncio.gather(*(rstore.create_session(s, max_sessions=3, now=T0 + 20) for s in fresh))
+    evicted = [sid for r in results for sid in r]
+    assert len(evicted) == len(set(evicted)) == 6
+    live = await rstore.list_sessions(uid, now=T0 + 21)
+    assert len(live) == 3 and not {s.id for s in live} & set(evicted)
+    assert await old_keys(rstore, uid) == []
