@@ -29,7 +29,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -92,7 +92,6 @@ def _judged(s: Session, cv: list[Any]) -> Session:
 
 def _text(raw: Any) -> str:
     return raw if isinstance(raw, str) else bytes(raw).decode()
-
 
 
 def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> RedisClient:
