@@ -178,3 +178,27 @@ async def test_concurrent_logins_at_the_limit_over_an_old_user(rstore: RedisSess
     live = await rstore.list_sessions(uid, now=T0 + 21)
     assert len(live) == 3 and not {s.id for s in live} & set(evicted)
     assert await old_keys(rstore, uid) == []
+
+
+@pytest.mark.parametrize("change", [
+    dict(),
+    dict(last_ip="192.0.2.9", last_user_agent=None, dpop_jkt="k" * 43),
+    dict(login_ip=None, user_agent=None, last_ip=None, last_user_agent=None, credential_version=3),
+])
+async def test_a_refresh_from_the_same_place_keeps_every_field(
+    rstore: RedisSessionStore, change: dict[str, Any]
+) -> None:
+    """The rotate script rewrites only the header when the last IP and user
+    agent do not change."""
+    s = make_session(new_user(), **change)
+    await rstore.create_session(s, max_sessions=0, now=T0)
+    if s.credential_version:
+        for _ in range(s.credential_version):
+            await rstore.bump_credential_version(s.user_id, now=T0 - 1)
+    assert await rstore.rotate(
+        s.id, 0, now=T0 + 5, idle_expires_at=T0 + 7, ip=s.last_ip, user_agent=s.last_user_agent, user_id=s.user_id
+    )
+    got = await rstore.get_session(s.id)
+    assert got is not None and T0 + 5 <= got.rotated_at <= T0 + 10
+    assert got == dataclasses.replace(s, generation=1, last_used_at=T0 + 5, idle_expires_at=T0 + 7,
+                                      rotated_at=got.rotated_at)

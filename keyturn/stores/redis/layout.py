@@ -107,6 +107,7 @@ def _lua_texts() -> str:
 
 
 # The codec in Lua: ``decode(value)`` -> table, ``encode(table)`` -> value,
+# ``encode_header(value, table)`` -> value with only the fixed header rewritten,
 # ``from_args(i)`` -> table from ARGV[i..] (as ``fields`` sends), and the
 # conversion of a session hash of the previous layout (``from_legacy``).
 LUA = f"""
@@ -171,6 +172,10 @@ local function encode(s)
     end
   end
   return struct.pack('>HIddddd', flags, s.gen, s.cat, s.aexp, s.iexp, s.rat, s.lat) .. table.concat(tail)
+end
+local function encode_header(v, s)
+  local flags = struct.unpack('>H', v)
+  return struct.pack('>HIddddd', flags, s.gen, s.cat, s.aexp, s.iexp, s.rat, s.lat) .. string.sub(v, {_HEAD.size + 1})
 end
 local function opt(a)
   if a == '' then return nil end

@@ -113,8 +113,16 @@ if s.cv ~= tonumber(redis.call('HGET', KEYS[3], 'v') or '0') then
 end
 s.gen, s.lat, s.iexp = tonumber(ARGV[8]), now, tonumber(ARGV[4])
 s.rat = now + math.max(0, clock - tonumber(ARGV[9]))
-s.llip, s.lua = opt(ARGV[5]), opt(ARGV[6])
-redis.call('HSET', KEYS[1], ARGV[7], encode(s))
+local ip, ua = opt(ARGV[5]), opt(ARGV[6])
+if ip == s.llip and ua == s.lua then
+  -- The usual refresh, from where the last one came: only the header
+  -- changes, and the rest of the value is kept as it is.
+  v = encode_header(v, s)
+else
+  s.llip, s.lua = ip, ua
+  v = encode(s)
+end
+redis.call('HSET', KEYS[1], ARGV[7], v)
 return 1
 """
 
