@@ -202,3 +202,26 @@ async def test_a_refresh_from_the_same_place_keeps_every_field(
     assert got is not None and T0 + 5 <= got.rotated_at <= T0 + 10
     assert got == dataclasses.replace(s, generation=1, last_used_at=T0 + 5, idle_expires_at=T0 + 7,
                                       rotated_at=got.rotated_at)
+
+
+async def test_a_revoked_session_leaves_the_users_hash_for_a_key_that_expires_with_it(
+    rstore: RedisSessionStore,
+) -> None:
+    s = make_session(new_user())
+    await rstore.create_session(s, max_sessions=0, now=T0)
+    assert await rstore.revoke_session(s.id, now=T0 + 100, reason="logout")
+    users_hash, own = f"{rstore.prefix}:{{{s.user_id}}}:s", f"{rstore.prefix}:{{{s.user_id}}}:r:{s.id}"
+    assert await rstore.client.hexists(users_hash, s.id) == 0
+    assert (ABSOLUTE - 100 - 5) * 1000 < await rstore.client.pttl(own) <= (ABSOLUTE - 100) * 1000
+    got = await rstore.get_session(s.id, user_id=s.user_id)
+    assert got == dataclasses.replace(s, revoked_at=T0 + 100, revoke_reason="logout")
+
+
+async def test_a_login_without_a_limit_drops_ended_sessions(rstore: RedisSessionStore) -> None:
+    uid = new_user()
+    ended = [await rstore.create_session(make_session(uid, T0 - ABSOLUTE + i), max_sessions=0, now=T0 - ABSOLUTE)
+             for i in range(5)]
+    assert ended == [[]] * 5
+    s = make_session(uid, T0 + 10)
+    await rstore.create_session(s, max_sessions=0, now=T0 + 10)
+    assert await rstore.client.hkeys(f"{rstore.prefix}:{{{uid}}}:s") == [s.id.encode()]

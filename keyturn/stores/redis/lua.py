@@ -2,29 +2,46 @@
 script, so it is atomic on the server and costs one round trip.
 
 Every key a script touches carries the same ``{user id}`` hash tag, so on
-Redis Cluster each script runs inside one slot. KEYS[1] is the user's
-session hash (field = session id, value = the packed session of
-``keyturn.stores.redis.layout``), KEYS[2] the sorted set of the previous
-layout. Sessions of the previous layout (a hash per session,
-``ARGV[1] .. sid``, listed in that sorted set) are moved into the user's
-hash when a script first touches them (``adopt_user``, ``fetch``): their
-keys are built from ``ARGV[1]``, which carries the user's tag, so they stay
-on the script's slot.
+Redis Cluster each script runs inside one slot. KEYS[1] is the user's hash
+of unrevoked sessions ``p:{uid}:s`` (field = session id, value = the packed
+session of ``keyturn.stores.redis.layout``), KEYS[2] the sorted set of the
+previous layout, KEYS[3] the user's credential version. A revoked session
+leaves the hash for a key of its own, ``p:{uid}:r:<sid>`` (``REV .. sid``),
+that expires with the session: it is kept only so that a later reuse is
+recognised, and listing or evicting never reads it.
+
+Sessions of the previous layout (a hash per session, ``ARGV[1] .. sid``,
+the unrevoked ones listed in that sorted set) are moved when a script first
+touches them (``adopt_user``, ``fetch``). Keys a script builds (from
+``KEYS[1]`` or ``ARGV[1]``) carry the user's tag, so they stay on the
+script's slot.
 """
 
 from __future__ import annotations
 
 from keyturn.stores.redis.layout import LUA as _CODEC
 
-# Shared by every script: the codec, and the move from the previous layout.
+# Shared by every script: the codec, retiring a revoked session to its own
+# key, and the move from the previous layout.
 _COMMON = _CODEC + """
+local REV = string.sub(KEYS[1], 1, -2) .. 'r:'
+local function retire(sid, s, now)
+  redis.call('HDEL', KEYS[1], sid)
+  local ttl = math.max(1, math.floor((s.aexp - now) * 1000))
+  redis.call('SET', REV .. sid, encode(s), 'PX', ttl)
+end
 local function adopt(old, sid)
   local h = redis.call('HGETALL', old .. sid)
   if #h == 0 then return end
-  redis.call('HSET', KEYS[1], sid, encode(from_legacy(h)))
+  local s = from_legacy(h)
   local ttl = redis.call('PTTL', old .. sid)
-  if ttl > 0 and redis.call('PTTL', KEYS[1]) < ttl then
-    redis.call('PEXPIRE', KEYS[1], ttl)
+  if s.rvat ~= nil then
+    if ttl > 0 then redis.call('SET', REV .. sid, encode(s), 'PX', ttl) end
+  else
+    redis.call('HSET', KEYS[1], sid, encode(s))
+    if ttl > 0 and redis.call('PTTL', KEYS[1]) < ttl then
+      redis.call('PEXPIRE', KEYS[1], ttl)
+    end
   end
   redis.call('DEL', old .. sid)
 end
@@ -34,29 +51,39 @@ local function adopt_user(old)
     redis.call('DEL', KEYS[2])
   end
 end
+local function find(sid)
+  return redis.call('HGET', KEYS[1], sid) or redis.call('GET', REV .. sid)
+end
 local function fetch(old, sid)
-  local v = redis.call('HGET', KEYS[1], sid)
+  local v = find(sid)
   if v then return v end
   adopt_user(old)
   adopt(old, sid)
-  return redis.call('HGET', KEYS[1], sid)
+  return find(sid)
 end
 """
 
 # ARGV: 1 old prefix, 2 now, 3 max sessions, 4 ttl ms, 5 sid, 6.. the new
-# session (``layout.fields``). Sessions past their absolute expiry are
-# dropped on the way (what a key's TTL did in the previous layout).
+# session (``layout.fields``). Sessions past their absolute expiry leave the
+# hash on the way: all of them when the limit makes the script read every
+# session anyway, else a few at random (so each login costs O(1), and a hash
+# with ended sessions is cleaned faster than logins fill it).
 CREATE = _COMMON + """
 adopt_user(ARGV[1])
 local now = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
 local live = {}
-local all = redis.call('HGETALL', KEYS[1])
+local all
+if max > 0 then
+  all = redis.call('HGETALL', KEYS[1])
+else
+  all = redis.call('HRANDFIELD', KEYS[1], 8, 'WITHVALUES')
+end
 for i = 1, #all, 2 do
   local s = decode(all[i + 1])
   if s.aexp <= now then
     redis.call('HDEL', KEYS[1], all[i])
-  elseif max > 0 and s.rvat == nil and s.iexp > now then
+  elseif s.rvat == nil and s.iexp > now then
     table.insert(live, {all[i], s})
   end
 end
@@ -72,13 +99,18 @@ if max > 0 and #live >= max then
   for i = 1, #live - max + 1 do
     local sid, s = live[i][1], live[i][2]
     s.rvat, s.rvr = now, 'evicted'
-    redis.call('HSET', KEYS[1], sid, encode(s))
+    retire(sid, s, now)
     table.insert(evicted, sid)
   end
 end
-redis.call('HSET', KEYS[1], ARGV[5], encode(from_args(6)))
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local s = from_args(6)
+if s.rvat ~= nil then
+  redis.call('SET', REV .. ARGV[5], encode(s), 'PX', ARGV[4])
+else
+  redis.call('HSET', KEYS[1], ARGV[5], encode(s))
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  end
 end
 return evicted
 """
@@ -136,14 +168,18 @@ if ARGV[3] ~= '' then
   if raw then
     local s = decode(raw)
     s.cv = v
-    redis.call('HSET', KEYS[1], ARGV[3], encode(s))
+    if s.rvat ~= nil then
+      redis.call('SET', REV .. ARGV[3], encode(s), 'KEEPTTL')
+    else
+      redis.call('HSET', KEYS[1], ARGV[3], encode(s))
+    end
   end
 end
 return v
 """
 
 # ARGV: 1 old prefix, 2 now, 3 reason, 4 sid. The session stays (until its
-# absolute expiry) so a later reuse is still recognised.
+# absolute expiry, in a key of its own) so a later reuse is still recognised.
 REVOKE = _COMMON + """
 local v = fetch(ARGV[1], ARGV[4])
 if not v then
@@ -154,7 +190,7 @@ if s.rvat ~= nil then
   return 0
 end
 s.rvat, s.rvr = tonumber(ARGV[2]), ARGV[3]
-redis.call('HSET', KEYS[1], ARGV[4], encode(s))
+retire(ARGV[4], s, s.rvat)
 return 1
 """
 
@@ -168,7 +204,7 @@ for i = 1, #all, 2 do
   local sid, s = all[i], decode(all[i + 1])
   if s.rvat == nil and sid ~= ARGV[4] and s.aexp > now then
     s.rvat, s.rvr = now, ARGV[3]
-    redis.call('HSET', KEYS[1], sid, encode(s))
+    retire(sid, s, now)
     table.insert(ids, sid)
   end
 end
@@ -187,14 +223,21 @@ adopt_user(ARGV[1])
 return {redis.call('HGETALL', KEYS[1]), cv}
 """
 
-# ARGV: 1 old prefix, 2 now, 3 a session id of the previous layout to move
-# first ('' = none). Deletes the sessions past their absolute expiry and
-# returns their ids.
+# ARGV: 1 old prefix, 2 now, 3.. ids of the user's revoked sessions and
+# sessions of the previous layout (found by SCAN). Deletes the sessions past
+# their absolute expiry and returns their ids.
 PURGE = _COMMON + """
 adopt_user(ARGV[1])
-if ARGV[3] ~= '' then adopt(ARGV[1], ARGV[3]) end
 local now = tonumber(ARGV[2])
 local gone = {}
+for i = 3, #ARGV do
+  adopt(ARGV[1], ARGV[i])
+  local v = redis.call('GET', REV .. ARGV[i])
+  if v and decode(v).aexp <= now then
+    redis.call('DEL', REV .. ARGV[i])
+    table.insert(gone, ARGV[i])
+  end
+end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if decode(all[i + 1]).aexp <= now then

@@ -2,11 +2,12 @@
 
 Keys (``p`` = ``KEYTURN_REDIS_KEY_PREFIX``, default ``kt``):
 
-* ``p:{<user id>}:s`` — hash of the user's sessions: field = session id,
-  value = the packed session (``keyturn.stores.redis.layout``). Its TTL is
-  the longest time left to an absolute expiry among them; revoked sessions
-  stay until their own absolute expiry (so a later reuse is still recognised
-  as theft), then the next login or ``purge_expired`` drops them;
+* ``p:{<user id>}:s`` — hash of the user's unrevoked sessions: field =
+  session id, value = the packed session (``keyturn.stores.redis.layout``).
+  Its TTL is the longest time left to an absolute expiry among them; one
+  past its own is dropped by a later login or ``purge_expired``;
+* ``p:{<user id>}:r:<session id>`` — a revoked session (packed), kept until
+  its absolute expiry so a later reuse is still recognised as theft;
 * ``p:{<user id>}:cv`` — the user's credential version (``v``) and when it
   last changed (``at``); the rotate script reads it, so a warm refresh stays
   one round trip. Absent = version 0;
@@ -306,37 +307,38 @@ class RedisSessionStore:
 
     # --- maintenance (not on a request path: SCAN is fine here) ----------------
 
-    async def _scan_users(self) -> list[str]:
-        """Every user with sessions; sessions of the previous layout that no
-        script has touched yet are moved into their user's hash on the way."""
-        users: set[str] = set()
+    async def _scan_users(self) -> dict[str, list[str]]:
+        """Every user with sessions, each with the ids of its revoked
+        sessions and of its sessions still in the previous layout."""
+        users: dict[str, list[str]] = {}
         start = len(self.prefix) + 2
         async for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:s", count=1000):
-            users.add(_text(key)[start:-3])
-        async for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:s:*", count=1000):
-            old = _text(key)
-            uid, sid = old[start : old.index("}:s:")], old.rsplit(":", 1)[1]
-            await self._purge(keys=self._user_keys(uid), args=[self._old_prefix(uid), "0", sid])
-            users.add(uid)
-        return sorted(users)
+            users.setdefault(_text(key)[start:-3], [])
+        async for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:[rs]:*", count=1000):
+            name = _text(key)
+            uid, sid = name[start : name.rindex("}:")], name.rsplit(":", 1)[1]
+            users.setdefault(uid, []).append(sid)
+        return users
 
     @redis_guarded
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         found: list[Session] = []
         for uid in await self._scan_users():
+            # The read script moves the user's unrevoked sessions of the
+            # previous layout first.
             found += [s for s in await self._sessions_of(uid) if s.is_live(now)]
         return sorted(found, key=lambda s: s.last_used_at, reverse=True)[:limit]
 
     async def purge_expired(self, *, now: float) -> int:
-        """Delete sessions past their absolute expiry. Redis expires a user's
-        hash by itself when its last session ends; this drops the ended
-        sessions of users who still have others, and catches up when the
-        service's clock runs ahead."""
+        """Delete sessions past their absolute expiry. Redis expires a
+        revoked session's key, and a user's hash when its last session ends,
+        by itself; this drops the ended sessions of users who still have
+        others, and catches up when the service's clock runs ahead."""
         async with asyncio.timeout(max(self.timeout, 30.0)):
             try:
                 n = 0
-                for uid in await self._scan_users():
-                    gone = await self._purge(keys=self._user_keys(uid), args=[self._old_prefix(uid), _num(now), ""])
+                for uid, sids in (await self._scan_users()).items():
+                    gone = await self._purge(keys=self._user_keys(uid), args=[self._old_prefix(uid), _num(now), *sids])
                     if gone:
                         await self.client.delete(*(self._owner_key(_text(sid)) for sid in gone))
                     n += len(gone)
