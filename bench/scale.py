@@ -4,8 +4,9 @@ latency moves when the store holds many more sessions.
 Bytes per session: a fresh private redis-server, 1,000 sessions created with
 keyturn's own session store API (8 sessions a user, 64-byte user agents),
 then the sum of ``MEMORY USAGE key SAMPLES 0`` over every key under the
-store's prefix ÷ sessions: each session's keys plus its share of the per-user
-structures, whatever the layout.
+store's prefix ÷ sessions: each session's keys (the owner pointer included)
+plus its share of the per-user structures (the user's session hash),
+whatever the layout; also split by Redis type.
 
 Flatness: two stores side by side, one with 10³ live sessions and one with
 many more (10⁶ in the full run), each served by its own keyturn worker; the
@@ -121,13 +122,20 @@ def redis_bytes(port: int, prefix: str) -> dict[str, Any]:
         pipe = r.pipeline(transaction=False)
         for k in keys:
             pipe.memory_usage(k, samples=0)
-        total = sum(int(v or 0) for v in pipe.execute())
+            pipe.type(k)
+        replies = pipe.execute()
+        by_type: dict[str, int] = {}
+        for used, kind in zip(replies[0::2], replies[1::2], strict=True):
+            name = kind.decode() if isinstance(kind, bytes) else str(kind)
+            by_type[name] = by_type.get(name, 0) + int(used or 0)
+        total = sum(by_type.values())
         for i in range(0, len(keys), 1000):
             r.delete(*keys[i:i + 1000])
     finally:
         r.close()
     return {"sessions": made, "keys": len(keys), "memory_usage_sum": total,
-            "bytes_per_session": total / max(made, 1), "keys_per_session": len(keys) / max(made, 1)}
+            "bytes_per_session": total / max(made, 1), "keys_per_session": len(keys) / max(made, 1),
+            "bytes_per_session_by_type": {k: v / max(made, 1) for k, v in sorted(by_type.items())}}
 
 
 def grow_postgres(db: str, target: int) -> int:
@@ -179,8 +187,9 @@ def run_redis(env: Env, quick: bool, passes: int) -> dict[str, Any]:
         with own_redis(env.tmp) as (_, p_small), own_redis(env.tmp) as (_, p_large):
             out["memory"] = redis_bytes(p_small, "ktmem")
             m = out["memory"]
+            split = ", ".join(f"{k} {v:.0f}" for k, v in m["bytes_per_session_by_type"].items())
             print(f"  redis: {m['bytes_per_session']:.0f} B/session by MEMORY USAGE ({m['keys_per_session']:.2f} keys "
-                  f"a session)", flush=True)
+                  f"a session; {split})", flush=True)
             sides = {}
             for name, port, n in (("small", p_small, SMALL), ("large", p_large, large)):
                 t0, m0 = time.monotonic(), _used_memory(port)

@@ -16,6 +16,7 @@ from keyturn.clock import FrozenClock
 from keyturn.errors import RefreshTokenInvalid, RefreshTokenReused
 from keyturn.service.wiring import Runtime
 from keyturn.stores.memory import MemoryStore
+from keyturn.stores.redis import layout
 from keyturn.stores.redis.sessions import RedisSessionStore
 from keyturn.stores.sql.store import SqlStore
 from tests.stores.test_service_engines import login, refresh
@@ -32,7 +33,12 @@ async def set_generation(store: Any, session_id: str, user_id: str, generation: 
             )
     else:
         assert isinstance(store, RedisSessionStore)
-        await store.client.hset(store._hash(user_id, session_id), "gen", str(generation))
+        rewrite = layout.LUA + """
+local s = decode(redis.call('HGET', KEYS[1], ARGV[1]))
+s.gen = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], encode(s))
+"""
+        await store.client.eval(rewrite, 1, store._hash(user_id), session_id, str(generation))
 
 
 async def events(rt: Runtime, kind: str) -> list[dict[str, Any]]:

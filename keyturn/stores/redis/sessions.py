@@ -2,22 +2,26 @@
 
 Keys (``p`` = ``KEYTURN_REDIS_KEY_PREFIX``, default ``kt``):
 
-* ``p:{<user id>}:s:<session id>`` — one hash per session; its TTL is the
-  time left to the session's absolute expiry (revoked sessions stay until
-  then, so a later reuse is still recognised as theft);
-* ``p:{<user id>}:u`` — sorted set of the user's unrevoked sessions, score =
-  last use: listing and least-recently-used eviction;
+* ``p:{<user id>}:s`` — hash of the user's unrevoked sessions: field =
+  session id, value = the packed session (``keyturn.stores.redis.layout``).
+  Its TTL is the longest time left to an absolute expiry among them; one
+  past its own is dropped by a later login or ``purge_expired``;
+* ``p:{<user id>}:r:<session id>`` — a revoked session (packed), kept until
+  its absolute expiry so a later reuse is still recognised as theft;
 * ``p:{<user id>}:cv`` — the user's credential version (``v``) and when it
   last changed (``at``); the rotate script reads it, so a warm refresh stays
   one round trip. Absent = version 0;
 * ``p:sid:<session id>`` — the owner's user id, written once at login with
-  the same TTL. Only a caller that does not know the owner reads it.
+  the session's TTL. Only a caller that does not know the owner reads it.
 
 The ``{user id}`` hash tag puts everything of one user in one Cluster slot,
 so create-with-eviction, rotate, revoke and revoke-all are each one Lua
 script in one slot. The refresh token carries only the session id; the
 service passes the owner (``user_id=``) from its cache of immutable session
-facts, so a warm refresh is one round trip (EVALSHA). See docs/engines.md.
+facts, so a warm refresh is one round trip (EVALSHA). Sessions written by the
+previous layout (a hash per session ``p:{<user id>}:s:<session id>`` and a
+sorted set ``p:{<user id>}:u``) are moved into the user's hash by the first
+script that touches them (``keyturn.stores.redis.lua``). See docs/engines.md.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeAlias, TypeVar, cast
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -37,7 +41,9 @@ from keyturn.config import Settings
 from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.guard import bounded
-from keyturn.stores.redis import lua
+from keyturn.stores.redis import layout, lua
+from keyturn.stores.redis.layout import num as _num
+from keyturn.stores.redis.layout import opt as _opt
 
 RedisClient: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
 P = ParamSpec("P")
@@ -80,50 +86,13 @@ def redis_guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corout
     return inner
 
 
-def _num(x: float) -> str:
-    return repr(float(x))
-
-
-def _opt(value: str | None) -> str:
-    """NULL as ``""``, a value as ``"v" + value`` (see ``keyturn.stores.redis.lua``)."""
-    return "" if value is None else "v" + value
-
-
-def _text(h: dict[bytes, bytes], field: bytes) -> str | None:
-    raw = h.get(field)
-    return None if raw is None else raw.decode()
-
-
-def _session(sid: str, h: dict[bytes, bytes]) -> Session:
-    rvat = h.get(b"rvat")
-    return Session(
-        id=sid,
-        user_id=h[b"uid"].decode(),
-        salt=h[b"salt"],
-        created_at=float(h[b"cat"]),
-        absolute_expires_at=float(h[b"aexp"]),
-        idle_expires_at=float(h[b"iexp"]),
-        generation=int(h[b"gen"]),
-        rotated_at=float(h[b"rat"]),
-        last_used_at=float(h[b"lat"]),
-        login_ip=_text(h, b"lip"),
-        user_agent=_text(h, b"ua"),
-        last_ip=_text(h, b"llip"),
-        last_user_agent=_text(h, b"lua"),
-        dpop_jkt=_text(h, b"jkt"),
-        revoked_at=None if rvat is None else float(rvat),
-        revoke_reason=_text(h, b"rvr"),
-        credential_version=int(h.get(b"cv", b"0")),
-    )
-
-
 def _judged(s: Session, cv: list[Any]) -> Session:
-    """``cv``: HMGET of the user's credential version hash (v, at)."""
+    """``cv``: the user's credential version hash (v, at)."""
     return under_credentials(s, int(cv[0] or 0), None if cv[1] is None else float(cv[1]))
 
 
-def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
-    return dict(zip(flat[0::2], flat[1::2], strict=True))
+def _text(raw: Any) -> str:
+    return raw if isinstance(raw, str) else bytes(raw).decode()
 
 
 def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> RedisClient:
@@ -175,7 +144,7 @@ class RedisSessionStore:
         self._rotate = client.register_script(lua.ROTATE)
         self._revoke = client.register_script(lua.REVOKE)
         self._revoke_user = client.register_script(lua.REVOKE_USER)
-        self._list = client.register_script(lua.LIST)
+        self._read = client.register_script(lua.READ)
         self._purge = client.register_script(lua.PURGE)
         self._bump = client.register_script(lua.BUMP)
 
@@ -193,17 +162,22 @@ class RedisSessionStore:
 
     # --- keys -----------------------------------------------------------------
 
-    def _user_prefix(self, user_id: str) -> str:
+    def _hash(self, user_id: str) -> str:
+        return f"{self.prefix}:{{{user_id}}}:s"
+
+    def _old_prefix(self, user_id: str) -> str:
+        """Session hashes of the previous layout: ``_old_prefix(uid) + sid``."""
         return f"{self.prefix}:{{{user_id}}}:s:"
 
-    def _hash(self, user_id: str, sid: str) -> str:
-        return self._user_prefix(user_id) + sid
-
-    def _zset(self, user_id: str) -> str:
+    def _old_zset(self, user_id: str) -> str:
         return f"{self.prefix}:{{{user_id}}}:u"
 
     def _cv(self, user_id: str) -> str:
         return f"{self.prefix}:{{{user_id}}}:cv"
+
+    def _user_keys(self, user_id: str) -> list[str]:
+        """KEYS of every script (see ``keyturn.stores.redis.lua``)."""
+        return [self._hash(user_id), self._old_zset(user_id), self._cv(user_id)]
 
     def _owner_key(self, sid: str) -> str:
         return f"{self.prefix}:sid:{sid}"
@@ -212,15 +186,16 @@ class RedisSessionStore:
         if hint is not None:
             return hint
         raw = await self.client.get(self._owner_key(sid))
-        return None if raw is None else raw if isinstance(raw, str) else raw.decode()
+        return None if raw is None else _text(raw)
 
     # --- lifecycle ------------------------------------------------------------
 
     @redis_guarded
     async def migrate(self) -> None:
-        """Nothing to migrate: check the server answers, and refuse one that
-        may evict keys (see ``keyturn.stores.redis.safety``); scripts load on first use
-        (EVALSHA, reloaded on NOSCRIPT after a restart or failover)."""
+        """Nothing to migrate up front (sessions of the previous layout are
+        moved on first touch): check the server answers, and refuse one that
+        may evict keys (see ``keyturn.stores.redis.safety``); scripts load on
+        first use (EVALSHA, reloaded on NOSCRIPT after a restart or failover)."""
         from keyturn.stores.redis.safety import check_eviction_policy
 
         await self.client.ping()
@@ -240,37 +215,24 @@ class RedisSessionStore:
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
         s = session
         ttl_ms = max(1, int((s.absolute_expires_at - now) * 1000))
-        fields: list[Any] = [
-            "sid", s.id, "uid", s.user_id, "salt", s.salt, "gen", str(s.generation), "cat", _num(s.created_at),
-            "rat", _num(s.rotated_at), "lat", _num(s.last_used_at), "iexp", _num(s.idle_expires_at),
-            "aexp", _num(s.absolute_expires_at), "cv", str(s.credential_version),
-        ]
-        for name, value in (
-            ("lip", s.login_ip), ("ua", s.user_agent), ("llip", s.last_ip), ("lua", s.last_user_agent),
-            ("jkt", s.dpop_jkt), ("rvr", s.revoke_reason),
-        ):
-            if value is not None:
-                fields += [name, value]
-        if s.revoked_at is not None:
-            fields += ["rvat", _num(s.revoked_at)]
         # The owner pointer first: if the script then fails, a pointer to
         # nothing is harmless; a session nobody can find by id would not be.
         await self.client.set(self._owner_key(s.id), s.user_id, px=ttl_ms)
         evicted = await self._create(
-            keys=[self._hash(s.user_id, s.id), self._zset(s.user_id)],
-            args=[self._user_prefix(s.user_id), _num(now), max_sessions, ttl_ms, s.id, _num(s.last_used_at), *fields],
+            keys=self._user_keys(s.user_id),
+            args=[self._old_prefix(s.user_id), _num(now), max_sessions, ttl_ms, s.id, *layout.fields(s)],
         )
-        return [bytes(e).decode() for e in evicted]
+        return [_text(e) for e in evicted]
 
     @redis_guarded
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
         owner = await self._owner(session_id, user_id)
         if owner is None:
             return None
-        h = cast("dict[bytes, bytes]", await self.client.hgetall(self._hash(owner, session_id)))
-        if not h:
+        raw, cv = await self._read(keys=self._user_keys(owner), args=[self._old_prefix(owner), session_id])
+        if raw is None:
             return None
-        return _judged(_session(session_id, h), await self.client.hmget(self._cv(owner), "v", "at"))
+        return _judged(layout.unpack(session_id, owner, bytes(raw)), cv)
 
     @redis_guarded
     async def rotate(
@@ -293,10 +255,10 @@ class RedisSessionStore:
         # store's clock (see lua.ROTATE); it is when this call gives up.
         sent = time.time()
         won = await self._rotate(
-            keys=[self._hash(owner, session_id), self._zset(owner), self._cv(owner)],
+            keys=self._user_keys(owner),
             args=[
-                str(expected_generation), _num(now), _num(idle_expires_at), _opt(ip), _opt(user_agent),
-                session_id, str(new), _num(sent), _num(sent + self.timeout),
+                self._old_prefix(owner), str(expected_generation), _num(now), _num(idle_expires_at), _opt(ip),
+                _opt(user_agent), session_id, str(new), _num(sent), _num(sent + self.timeout),
             ],
         )
         return int(won) == 1
@@ -309,23 +271,28 @@ class RedisSessionStore:
         if owner is None:
             return False
         done = await self._revoke(
-            keys=[self._hash(owner, session_id), self._zset(owner)], args=[_num(now), reason, session_id]
+            keys=self._user_keys(owner), args=[self._old_prefix(owner), _num(now), reason, session_id]
         )
         return int(done) == 1
 
     @redis_guarded
     async def revoke_user(self, user_id: str, *, now: float, reason: str, keep: str | None = None) -> list[str]:
         ids = await self._revoke_user(
-            keys=[self._zset(user_id)], args=[self._user_prefix(user_id), _num(now), reason, keep or ""]
+            keys=self._user_keys(user_id), args=[self._old_prefix(user_id), _num(now), reason, keep or ""]
         )
-        return [bytes(i).decode() for i in ids]
+        return [_text(i) for i in ids]
+
+    async def _sessions_of(self, user_id: str) -> list[Session]:
+        flat, cv = await self._read(keys=self._user_keys(user_id), args=[self._old_prefix(user_id), ""])
+        return [
+            _judged(layout.unpack(_text(sid), user_id, bytes(raw)), cv)
+            for sid, raw in zip(flat[0::2], flat[1::2], strict=True)
+        ]
 
     @redis_guarded
     async def list_sessions(self, user_id: str, *, now: float) -> list[Session]:
-        rows = await self._list(keys=[self._zset(user_id)], args=[self._user_prefix(user_id)])
-        cv = await self.client.hmget(self._cv(user_id), "v", "at")
-        found = [_judged(_session(h[b"sid"].decode(), h), cv) for h in (_pairs(r) for r in rows)]
-        return [s for s in found if s.is_live(now)]  # already most recently used first
+        live = [s for s in await self._sessions_of(user_id) if s.is_live(now)]
+        return sorted(live, key=lambda s: (s.last_used_at, s.created_at, s.id), reverse=True)
 
     @redis_guarded
     async def credential_version(self, user_id: str) -> int:
@@ -334,43 +301,47 @@ class RedisSessionStore:
     @redis_guarded
     async def bump_credential_version(self, user_id: str, *, now: float, keep: str | None = None) -> int:
         version = await self._bump(
-            keys=[self._cv(user_id), self._hash(user_id, keep or "")], args=[_num(now), keep or ""]
+            keys=self._user_keys(user_id), args=[self._old_prefix(user_id), _num(now), keep or ""]
         )
         return int(version)
 
     # --- maintenance (not on a request path: SCAN is fine here) ----------------
 
-    async def _scan_sessions(self) -> list[str]:
-        keys: list[str] = []
-        async for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:s:*", count=1000):
-            keys.append(bytes(key).decode())
-        return keys
+    async def _scan_users(self) -> dict[str, list[str]]:
+        """Every user with sessions, each with the ids of its revoked
+        sessions and of its sessions still in the previous layout."""
+        users: dict[str, list[str]] = {}
+        start = len(self.prefix) + 2
+        async for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:s", count=1000):
+            users.setdefault(_text(key)[start:-3], [])
+        async for key in self.client.scan_iter(match=f"{self.prefix}:{{*}}:[rs]:*", count=1000):
+            name = _text(key)
+            uid, sid = name[start : name.rindex("}:")], name.rsplit(":", 1)[1]
+            users.setdefault(uid, []).append(sid)
+        return users
 
     @redis_guarded
     async def list_all_sessions(self, *, now: float, limit: int = 1000) -> list[Session]:
         found: list[Session] = []
-        for key in await self._scan_sessions():
-            h = cast("dict[bytes, bytes]", await self.client.hgetall(key))
-            if h:
-                s = _session(h[b"sid"].decode(), h)
-                s = _judged(s, await self.client.hmget(self._cv(s.user_id), "v", "at"))
-                if s.is_live(now):
-                    found.append(s)
+        for uid in await self._scan_users():
+            # The read script moves the user's unrevoked sessions of the
+            # previous layout first.
+            found += [s for s in await self._sessions_of(uid) if s.is_live(now)]
         return sorted(found, key=lambda s: s.last_used_at, reverse=True)[:limit]
 
     async def purge_expired(self, *, now: float) -> int:
-        """Delete sessions past their absolute expiry. Redis expires them by
-        itself; this catches up when the service's clock runs ahead."""
+        """Delete sessions past their absolute expiry. Redis expires a
+        revoked session's key, and a user's hash when its last session ends,
+        by itself; this drops the ended sessions of users who still have
+        others, and catches up when the service's clock runs ahead."""
         async with asyncio.timeout(max(self.timeout, 30.0)):
             try:
                 n = 0
-                for key in await self._scan_sessions():
-                    uid = key[len(self.prefix) + 2 : key.index("}:s:")]
-                    sid = key.rsplit(":", 1)[1]
-                    if int(await self._purge(keys=[key, self._zset(uid)], args=[_num(now), sid])):
-                        await self.client.delete(self._owner_key(sid))
-                        n += 1
+                for uid, sids in (await self._scan_users()).items():
+                    gone = await self._purge(keys=self._user_keys(uid), args=[self._old_prefix(uid), _num(now), *sids])
+                    if gone:
+                        await self.client.delete(*(self._owner_key(_text(sid)) for sid in gone))
+                    n += len(gone)
                 return n
             except _UNAVAILABLE as exc:
                 raise StoreUnavailable() from exc
-
