@@ -108,9 +108,12 @@ async def test_each_caller_gets_its_own_error(redis_url: str, prefix: str) -> No
             fail(keys=[f"{prefix}:k"], args=["two"]),
             client.hgetall(f"{prefix}:str"),  # WRONGTYPE
             echo(keys=[f"{prefix}:k"], args=["three"]),
+            later(client.set, f"{prefix}:bad", {"not": "encodable"}),  # refused before anything is sent
+            later(client.set, f"{prefix}:good", "1"),
             return_exceptions=True,
         )
         assert answers[0] == b"one" and answers[3] == b"three"
+        assert isinstance(answers[4], rx.DataError) and answers[5] is True
         assert isinstance(answers[1], rx.ResponseError) and "NOPE two" in str(answers[1])
         assert isinstance(answers[2], rx.ResponseError) and "WRONGTYPE" in str(answers[2])
     finally:

@@ -101,14 +101,18 @@ class AutoPipeline:
     def _enqueue(self, command: Command) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
+        if not self._queue or self._queue[0][1].get_loop() is not loop:
+            # A new batch; each flush takes the list it was scheduled for, so a
+            # batch left behind by a stopped loop cannot hold up this one.
+            self._queue = []
+            loop.call_soon(self._flush, self._queue)
         self._queue.append((command, answer))
         return answer
 
-    def _flush(self) -> None:
-        batch = [(command, answer) for command, answer in self._queue if not answer.done()]
-        self._queue = []
+    def _flush(self, queue: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        if self._queue is queue:
+            self._queue = []
+        batch = [(command, answer) for command, answer in queue if not answer.done()]
         if batch:
             task = asyncio.get_running_loop().create_task(self._send(batch))
             self._sending.add(task)
