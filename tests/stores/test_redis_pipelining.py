@@ -164,20 +164,29 @@ async def test_a_lost_connection_fails_every_caller_with_a_store_fault(proxy: Fa
         await store.close()
 
 
-async def test_a_caller_that_gives_up_does_not_break_the_batch(redis_url: str, prefix: str) -> None:
+async def test_callers_that_give_up_do_not_break_the_batch(redis_url: str, prefix: str) -> None:
     raw = CountingRedis.from_url(redis_url)
     client = AutoPipeline(raw)
     try:
-        early = client.set(f"{prefix}:early", "1")
-        early.cancel()  # gave up before the batch left: never sent
-        kept = client.set(f"{prefix}:kept", "1")
-        late = client.get(f"{prefix}:kept")
-        await asyncio.sleep(0)  # the batch leaves
-        late.cancel()  # gave up while its reply is on the way
-        assert await kept is True
+        # Before the batch leaves, the caller that leads it and another give
+        # up: the rest is sent, their commands are not.
+        calls = [asyncio.ensure_future(client.set(f"{prefix}:{name}", "1")) for name in ("lead", "early", "kept")]
+        await asyncio.sleep(0)  # each has issued its command; the batch is still forming
+        calls[0].cancel()
+        calls[1].cancel()
+        assert await asyncio.wait_for(calls[2], 5) is True
         await asyncio.sleep(0.05)
-        assert await raw.exists(f"{prefix}:early") == 0
-        assert await client.get(f"{prefix}:kept") == b"1"
+        assert await raw.exists(f"{prefix}:lead", f"{prefix}:early") == 0
+        # After it left, the leader gives up: the other still gets its answer.
+        sent = raw.pipelines
+        lead = asyncio.ensure_future(client.set(f"{prefix}:late", "1"))
+        other = asyncio.ensure_future(client.get(f"{prefix}:kept"))
+        while raw.pipelines == sent:
+            await asyncio.sleep(0)
+        lead.cancel()
+        assert await asyncio.wait_for(other, 5) == b"1"
+        await asyncio.sleep(0.05)
+        assert lead.cancelled() and await raw.exists(f"{prefix}:late") == 1
     finally:
         await _drop(client, prefix)
         await client.aclose()

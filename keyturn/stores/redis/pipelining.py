@@ -2,12 +2,13 @@
 event-loop iteration go out together, as one redis-py pipeline.
 
 Under load many refreshes are in flight in one loop. Sent one by one, each
-EVALSHA costs its own write, read and pool checkout; here every command
-issued during one iteration joins a queue that ``loop.call_soon`` flushes
-(never held back for a timer, as ioredis does): one write and one read for
-all of them. On Redis Cluster, redis-py's cluster pipeline splits the batch
-by slot, one pipeline per node. A command alone in its iteration is sent as
-is, without a pipeline.
+EVALSHA costs its own write, read and pool checkout. Here the first command
+of an iteration yields once (its task steps again through ``call_soon``:
+never held back for a timer, as ioredis does) and every command issued
+meanwhile joins it: one write and one read for all of them. On Redis
+Cluster, redis-py's cluster pipeline splits the batch by slot, one pipeline
+per node. A command alone in its iteration is sent as is, from its caller's
+task, without a pipeline.
 
 Each caller still gets its own answer:
 
@@ -19,7 +20,8 @@ Each caller still gets its own answer:
   caller in it as an exception of the same class, so each store guard
   answers 503;
 * a caller that gave up (the guard's timeout cancels it) before its batch
-  left is not sent at all; after, its answer is dropped.
+  left is not sent at all; after, its answer is dropped. A batch is sent
+  from a task of its own, so no caller's cancellation reaches the others.
 
 Only the one-slot commands the stores issue on the request path are
 batched. Everything else — SCAN, CONFIG, PING and SCRIPT LOAD (sent to every
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeAlias, cast
 
 import redis.asyncio as aioredis
@@ -39,6 +41,7 @@ from redis.commands.core import AsyncScript, BasicKeyCommands, HashCommands, Scr
 
 Command: TypeAlias = "tuple[tuple[Any, ...], dict[str, Any]]"
 Client: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
+_Forming: TypeAlias = "tuple[asyncio.AbstractEventLoop, list[tuple[Command, asyncio.Future[Any]]]]"
 
 # The methods whose commands join a batch: one key, or keys of one slot.
 BATCHED = frozenset({"get", "set", "mget", "hget", "hgetall", "hmget", "hset", "evalsha", "eval"})
@@ -69,7 +72,7 @@ class AutoPipeline:
 
     def __init__(self, client: Client) -> None:
         self.client = client
-        self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
+        self._forming: _Forming | None = None  # the batch of this loop iteration
         self._scripts: dict[str, str | bytes] = {}  # sha -> source, for EVAL after NOSCRIPT
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -79,8 +82,8 @@ class AutoPipeline:
         if name in BATCHED:
             record = getattr(_RECORD, name)
 
-            def queued(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-                return self._enqueue(record(*args, **kwargs))
+            def queued(*args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+                return self._call(record(*args, **kwargs))
 
             return queued
         return getattr(self.client, name)
@@ -98,21 +101,43 @@ class AutoPipeline:
 
     # --- the batch --------------------------------------------------------------
 
-    def _enqueue(self, command: Command) -> asyncio.Future[Any]:
+    async def _call(self, command: Command) -> Any:
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Any] = loop.create_future()
-        if not self._queue or self._queue[0][1].get_loop() is not loop:
-            # A new batch; each flush takes the list it was scheduled for, so a
-            # batch left behind by a stopped loop cannot hold up this one.
-            self._queue = []
-            loop.call_soon(self._flush, self._queue)
-        self._queue.append((command, answer))
-        return answer
+        forming = self._forming
+        if forming is not None and forming[0] is loop:  # a batch is forming: join it
+            answer: asyncio.Future[Any] = loop.create_future()
+            forming[1].append((command, answer))
+            return await answer
+        # The first command of this iteration leads: it yields once (the task
+        # steps again through call_soon, after every callback ready now) and
+        # takes whatever joined meanwhile. Alone, it is sent from this task.
+        forming = (loop, [])
+        self._forming = forming
+        try:
+            await asyncio.sleep(0)
+        except BaseException:  # the leader gave up: the others still leave
+            self._spawn(self._close(forming))
+            raise
+        others = self._close(forming)
+        if others:
+            own: asyncio.Future[Any] = loop.create_future()
+            self._spawn([(command, own), *others])
+            result = await own
+        else:
+            result = (await self._run([command]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _flush(self, queue: list[tuple[Command, asyncio.Future[Any]]]) -> None:
-        if self._queue is queue:
-            self._queue = []
-        batch = [(command, answer) for command, answer in queue if not answer.done()]
+    def _close(self, forming: _Forming) -> list[tuple[Command, asyncio.Future[Any]]]:
+        """Stop ``forming`` taking commands; those whose callers still wait."""
+        if self._forming is forming:
+            self._forming = None
+        return [(command, answer) for command, answer in forming[1] if not answer.done()]
+
+    def _spawn(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        """Send ``batch`` from a task of its own, so that no caller's
+        cancellation reaches the others."""
         if batch:
             task = asyncio.get_running_loop().create_task(self._send(batch))
             self._sending.add(task)
