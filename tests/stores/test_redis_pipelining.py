@@ -35,6 +35,22 @@ class CountingRedis(aioredis.Redis):
         return super().pipeline(transaction, shard_hint)
 
 
+class LostPipeline(aioredis.client.Pipeline):
+    """A pipeline whose connection dies before any reply."""
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        await self.reset()
+        raise rx.ConnectionError("connection lost")
+
+
+class LosesSecondPipeline(CountingRedis):
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        if self.pipelines == 2:
+            return LostPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        return pipe
+
+
 @pytest.fixture
 async def proxy(redis_url: str) -> AsyncIterator[FaultProxy]:
     p = FaultProxy("127.0.0.1", int(redis_url.rsplit(":", 1)[1].split("/")[0]))
@@ -145,6 +161,23 @@ async def test_noscript_is_answered_by_eval_for_those_commands_only(redis_server
         assert "cmdstat_script|load" not in stats
         assert raw.pipelines == 2
         assert await echo(keys=["k"], args=["again"]) == b"again"  # EVAL cached it
+    finally:
+        await client.aclose()
+
+
+async def test_a_failed_eval_round_fails_only_its_callers(redis_server: b.RedisServer) -> None:
+    raw = LosesSecondPipeline.from_url(redis_server.url)
+    client = AutoPipeline(raw)
+    echo = client.register_script(ECHO)
+    try:
+        await client.set("k", "v")
+        await raw.script_flush()
+        answers = await asyncio.gather(
+            echo(keys=["a"], args=["1"]), later(client.get, "k"), echo(keys=["b"], args=["2"]),
+            later(client.get, "k"), return_exceptions=True,
+        )
+        assert isinstance(answers[0], rx.ConnectionError) and isinstance(answers[2], rx.ConnectionError)
+        assert answers[1] == answers[3] == b"v"
     finally:
         await client.aclose()
 

@@ -171,7 +171,11 @@ class AutoPipeline:
         ]
         if again:
             evals = [(("EVAL", self._scripts[commands[i][0][1]], *commands[i][0][2:]), commands[i][1]) for i in again]
-            for i, result in zip(again, await self._execute(evals), strict=True):
+            try:
+                retried = await self._execute(evals)
+            except Exception as exc:  # only these failed: the others' replies stand
+                retried = [_own_copy(exc) for _ in again]
+            for i, result in zip(again, retried, strict=True):
                 results[i] = result
         return results
 
