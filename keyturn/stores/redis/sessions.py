@@ -44,8 +44,9 @@ from keyturn.stores.guard import bounded
 from keyturn.stores.redis import layout, lua
 from keyturn.stores.redis.layout import num as _num
 from keyturn.stores.redis.layout import opt as _opt
+from keyturn.stores.redis.pipelining import AutoPipeline
 
-RedisClient: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
+RedisClient: TypeAlias = "AutoPipeline | aioredis.Redis | aioredis.RedisCluster"
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -95,13 +96,14 @@ def _text(raw: Any) -> str:
     return raw if isinstance(raw, str) else bytes(raw).decode()
 
 
-def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> RedisClient:
+def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: float = 2.0) -> AutoPipeline:
     """``redis://``, ``rediss://``; ``redis+cluster://h:p,h:p`` or
     ``?cluster=1`` for Redis Cluster.
 
     A single node gets a blocking pool: when every connection is busy a
     request waits up to ``pool_timeout`` for one (then 503), instead of
-    failing at once."""
+    failing at once. Commands that concurrent requests issue in one loop
+    iteration share one round trip (see ``keyturn.stores.redis.pipelining``)."""
     opts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
@@ -120,12 +122,12 @@ def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: 
             opts["password"] = unquote(password) or None
         if scheme.startswith("rediss"):
             opts["ssl"] = True
-        return RedisCluster(startup_nodes=nodes, **opts)
+        return AutoPipeline(RedisCluster(startup_nodes=nodes, **opts))
     if query.pop("cluster", "0").lower() in ("1", "true", "yes"):
         plain = urlunsplit((parts.scheme, parts.netloc, "", urlencode(query), ""))
-        return RedisCluster.from_url(plain, **opts)
+        return AutoPipeline(RedisCluster.from_url(plain, **opts))
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=pool_timeout, **opts)
-    return aioredis.Redis(connection_pool=pool)
+    return AutoPipeline(aioredis.Redis(connection_pool=pool))
 
 
 class RedisSessionStore:
