@@ -153,9 +153,8 @@ resource_clients = sa.Table(
 
 
 # The one session row mapper, for every SQL statement that reads sessions:
-# columns in table order (``SELECT <SESSION_COLUMNS>`` or ``sessions.select()``).
+# columns in table order (``sessions.select()``, ``sessions_with_credentials()``).
 SESSION_COLUMNS: tuple[str, ...] = tuple(c.name for c in sessions.columns)
-SESSION_SELECT = ", ".join(SESSION_COLUMNS)
 
 
 def session_from_row(row: Sequence[object]) -> Session:
