@@ -48,7 +48,7 @@ async def _one_pass(url: str, calls: int, concurrency: int) -> float:
             )
             generation[sid] += 1
 
-    await worker(ids[0], 20)  # warm: pools opened, statements prepared
+    await asyncio.gather(*(worker(sid, 5) for sid in ids))  # warm: every connection opened, statements prepared
     start = time.process_time()
     await asyncio.gather(*(worker(sid, calls // concurrency) for sid in ids))
     spent = time.process_time() - start

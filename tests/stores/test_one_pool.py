@@ -9,6 +9,8 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -52,4 +54,69 @@ async def test_the_server_sees_exactly_the_one_pool(clean_sql_url: Callable[[str
         assert seen == held, (seen, held)
         assert 1 <= held <= pool_size
     finally:
+        await store.close()
+
+
+async def test_sqlite_cold_path_is_served_under_steady_hot_load(tmp_path: Path) -> None:
+    """SQLite's one connection is shared by concurrent hot statements; a
+    login queued behind them still gets it while they keep coming (it would
+    otherwise wait for the store timeout and fail with 503)."""
+    store = SqlStore.from_url(f"sqlite:///{tmp_path}/one.db", timeout=5.0)
+    await store.migrate()
+    now = time.time()
+    sid = secrets.token_hex(11)
+    await store.create_session(
+        Session(sid, "u1", secrets.token_bytes(32), now, now + 3600, now + 3600), max_sessions=0, now=now
+    )
+    stop = asyncio.Event()
+    reads = 0
+
+    async def reader() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            assert await store.get_session(sid) is not None
+            reads += 1
+
+    readers = [asyncio.ensure_future(reader()) for _ in range(16)]
+    try:
+        while reads < 200:  # the hot path is busy
+            await asyncio.sleep(0.001)
+        for n in range(5):  # logins, each a transaction on the one connection
+            other = Session(secrets.token_hex(11), "u2", secrets.token_bytes(32), now, now + 3600, now + 3600)
+            await store.create_session(other, max_sessions=3, now=now)
+        assert not any(r.done() for r in readers)  # served while the hot load went on
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+        await store.close()
+
+
+async def test_a_sqlite_lease_closes_to_newcomers_so_a_queued_cold_call_goes_first(tmp_path: Path) -> None:
+    """Hot statements share SQLite's one connection only for a while: a
+    later one waits for the lease to drain, and the cold call queued in the
+    pool meanwhile is served before it."""
+    from keyturn.stores.protocols import SecurityEvent
+    from keyturn.stores.sql.hot import SqliteHotPath
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path}/one.db", timeout=5.0)
+    await store.migrate()
+    hot = store._hot
+    assert isinstance(hot, SqliteHotPath)
+    gate = asyncio.Event()
+    try:
+        first = asyncio.ensure_future(hot._on(lambda conn: gate.wait()))  # a lease, its statement in flight
+        await asyncio.sleep(hot.LEASE * 4)  # the lease stops taking newcomers
+        cold = asyncio.ensure_future(store.add_event(SecurityEvent("login", time.time(), "u1", None, None, None, "{}")))
+        await asyncio.sleep(0.05)  # queued in the pool
+
+        async def events_seen(conn: Any) -> int:
+            return int((await conn.execute_fetchall("SELECT count(*) FROM kt_events"))[0][0])
+
+        late = asyncio.ensure_future(hot._on(events_seen))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(first, cold)
+        assert await late == 1  # the cold call had the connection first
+    finally:
+        gate.set()
         await store.close()

@@ -22,6 +22,8 @@ hosts must agree to well within the store timeout (NTP does).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -144,10 +146,68 @@ class _Pooled:
 
 class SqliteHotPath(_Pooled):
     """aiosqlite in autocommit mode (``make_engine``): a single UPDATE is
-    atomic in SQLite, so no explicit transaction is needed."""
+    atomic in SQLite, so no explicit transaction is needed.
+
+    The pool holds SQLite's one connection. Concurrent hot statements share
+    one checkout of it (a lease): aiosqlite runs them one after another on
+    its thread, queued without a round of the event loop each, as on a
+    connection of their own. A lease takes new statements for ``LEASE``
+    seconds only and goes back to the pool when its last one ends, so the
+    cold path, queued in the pool meanwhile, waits at most that long (plus
+    the statements already sent) and goes first."""
 
     _CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # SQLite's own clock, epoch seconds
     _GREATEST = "max"
+    LEASE = 0.005
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._lease: Any = None  # the checked-out connection (SQLAlchemy's proxy)
+        self._since = 0.0
+        self._users = 0
+        self._checking_out = False
+        self._changed = asyncio.Event()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _on(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        conn = await self._join()
+        try:
+            return await op(conn)
+        finally:
+            self._leave()  # synchronous: a cancelled statement still leaves
+
+    async def _join(self) -> Any:
+        while True:
+            if self._lease is not None:
+                if time.monotonic() - self._since < self.LEASE:
+                    self._users += 1
+                    return self._lease.driver_connection
+            elif not self._checking_out:
+                break
+            await self._changed.wait()  # the lease drains, or a checkout ends
+        self._checking_out = True
+        try:
+            lease = await greenlet_spawn(self._engine.raw_connection)
+        except BaseException:
+            self._checking_out = False
+            self._wake()  # a waiter tries its own checkout
+            raise
+        self._checking_out = False
+        self._lease, self._since, self._users = lease, time.monotonic(), 1
+        self._wake()
+        return lease.driver_connection
+
+    def _leave(self) -> None:
+        self._users -= 1
+        if self._users == 0:
+            lease, self._lease = self._lease, None
+            # Back to the pool first: a cold checkout waiting there is woken
+            # before the hot statements waiting here.
+            lease.close()
+            self._wake()
 
     async def get_session(self, session_id: str) -> Session | None:
         # Execute, fetch and close in one call: a cursor left open across an
