@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from keyturn.errors import ConfigError
+from keyturn.stores.urls import scheme_of
 
 Algorithm = Literal["EdDSA", "ES256", "HS256"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -81,8 +82,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="Largest request body accepted.")
     store_timeout: float = Field(
         3.0, gt=0, le=60, description="Seconds before a store call fails closed with 503 `store_unavailable`.")
-    pool_size: int = Field(10, ge=1, le=1000, description="Database connection pool size per process.")
-    pool_timeout: float = Field(2.0, gt=0, le=60, description="Seconds to wait for a pooled connection.")
+    pool_size: int = Field(
+        10, ge=1, le=1000,
+        description="Database connections per process: one pool per database, shared by every store on it "
+        "(SQLite: always one).",
+    )
+    pool_timeout: float = Field(
+        2.0, gt=0, le=60,
+        description="Seconds a store call waits for a free pooled connection before it fails (503).",
+    )
     cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="`Secure` flag of the refresh cookie: `auto` = when served over https.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
@@ -204,11 +212,7 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        known = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "redis", "rediss", "redis+cluster", "memory")
-        scheme = value.split(":", 1)[0].split("+", 1)[0].lower()
-        if scheme == "redis" and value.lower().startswith("redis+cluster"):
-            scheme = "redis+cluster"
-        if ":" not in value or scheme not in known:
+        if scheme_of(value) is None:
             raise ValueError(f"unsupported URL scheme in {value!r}")
         return value
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from keyturn.errors import KeyturnError, StoreUnavailable
+from keyturn.stores.urls import scheme_of, sqlite_path
 
 MASK = "********"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@)", re.IGNORECASE)
@@ -46,10 +47,11 @@ def mask_url(url: str) -> str:
 
 def where(url: str) -> str:
     """``host:port`` for a network URL, the absolute file for SQLite."""
-    if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    family = getattr(scheme_of(url), "family", None)
+    if family == "sqlite":
+        path = sqlite_path(url)
         return "in memory" if path in ("", ":memory:") else str(Path(path).resolve())
-    if url.startswith("memory"):
+    if family == "memory":
         return "in process"
     parts = urlsplit(url)
     try:
@@ -103,7 +105,7 @@ def reason(exc: BaseException) -> str:
 def _sqlite_hint(url: str) -> str:
     """For SQLite, whether the file's directory takes new files (SQLite needs
     it for the database and its journal): tried, since root ignores modes."""
-    if not url.startswith("sqlite") or where(url) == "in memory":
+    if getattr(scheme_of(url), "family", None) != "sqlite" or where(url) == "in memory":
         return ""
     folder = Path(where(url)).parent
     try:
@@ -142,7 +144,7 @@ def failed_store(exc: BaseException, database_url: str, session_store_url: str) 
     modules = {type(e).__module__.split(".")[0] for e in _chain(exc)}
     if "redis" in modules:
         return "session store", session_store_url
-    if session_store_url != database_url and not session_store_url.startswith(("redis", "memory")):
+    if session_store_url != database_url and getattr(scheme_of(session_store_url), "is_sql", False):
         return "database or session store", f"{database_url} / {session_store_url}"
     return "database", database_url
 

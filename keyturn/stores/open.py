@@ -1,6 +1,7 @@
-"""Engines by URL scheme: one table per role maps a scheme to the factory
-of that engine's typed bundle, so no caller ever asks a store what class it
-is. Engines are imported only when their scheme is used (light installs)."""
+"""Engines by URL scheme: the scheme table (``keyturn.stores.urls``) names
+a URL's engine, and one table per role maps that engine to the factory of
+its typed bundle, so no caller ever asks a store what class it is. Engines
+are imported only when their scheme is used (light installs)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Mapping
 from keyturn.config import Settings
 from keyturn.errors import ConfigError
 from keyturn.stores.bundle import SessionEngine, Stores
+from keyturn.stores.urls import SQL_URLS, scheme_of
 
 DATABASE_SETTING = "KEYTURN_DATABASE_URL"
 SESSION_SETTING = "KEYTURN_SESSION_STORE_URL"
@@ -49,35 +51,34 @@ def _redis_sessions(settings: Settings, url: str) -> SessionEngine:
     return redis_session_engine(settings, url)
 
 
-_SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
-_REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
-
-DATABASES: dict[str, DatabaseFactory] = {
-    "memory": _memory_database,
-    **{scheme: _sql_database for scheme in _SQL_SCHEMES},
-}
-
+DATABASES: dict[str, DatabaseFactory] = {"memory": _memory_database, "sql": _sql_database}
 SESSION_ENGINES: dict[str, SessionFactory] = {
-    "memory": _memory_sessions,
-    **{scheme: _sql_sessions for scheme in _SQL_SCHEMES},
-    **{scheme: _redis_sessions for scheme in _REDIS_SCHEMES},
+    "memory": _memory_sessions, "sql": _sql_sessions, "redis": _redis_sessions,
 }
+
+
+def _role(url: str) -> str:
+    """The key of ``url``'s engine in the tables above (the scheme table's
+    family, every SQL database being ``sql``); ``""`` for none."""
+    found = scheme_of(url)
+    if found is None:
+        return ""
+    return "sql" if found.is_sql else found.family
 
 
 def _factory(table: Mapping[str, object], url: str, setting: str, hint: str) -> str:
-    scheme = url.partition(":")[0].lower()
-    for key in (scheme, scheme.split("+", 1)[0]):
-        if key in table:
-            return key
-    raise ConfigError(f"{setting}: unsupported URL scheme {scheme!r} ({hint})")
+    role = _role(url)
+    if role in table:
+        return role
+    raise ConfigError(f"{setting}: unsupported URL scheme {url.partition(':')[0].lower()!r} ({hint})")
 
 
 def open_stores(settings: Settings) -> Stores:
     """The database's bundle, with sessions on the session store when one is set."""
     url = settings.database_url
-    if url.partition(":")[0].lower() in _REDIS_SCHEMES:
+    if _role(url) == "redis":
         raise ConfigError(f"{DATABASE_SETTING}: must be an SQL database (Redis can hold sessions only)")
-    key = _factory(DATABASES, url, DATABASE_SETTING, "use sqlite:///PATH, postgresql://, mysql:// or memory:")
+    key = _factory(DATABASES, url, DATABASE_SETTING, f"use {SQL_URLS} or memory:")
     stores = DATABASES[key](settings, url)
     sessions_url = settings.session_store_url
     if sessions_url is None or sessions_url == url:

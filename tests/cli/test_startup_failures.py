@@ -88,6 +88,16 @@ def test_serve_with_an_unreachable_database_is_one_line(tmp_path: Path, key: str
     assert_one_line(proc, 1, "database", "KEYTURN_DATABASE_URL", f"127.0.0.1:{port}", "connection refused")
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql+psycopg://postgres@127.0.0.1/test", "driver in 'postgresql+psycopg' is not supported"),
+    ("sqlite:///:memory:", "in-memory SQLite database cannot be shared"),
+])
+def test_a_url_the_hot_path_does_not_serve_is_one_line(tmp_path: Path, key: str, url: str, says: str) -> None:
+    proc = keyturn(["serve", "--port", str(free_port())], {"KEYTURN_DATABASE_URL": url, "KEYTURN_MASTER_KEY": key},
+                   tmp_path)
+    assert_one_line(proc, 2, "KEYTURN_DATABASE_URL", says)  # a setting's fault, like any other
+
+
 def test_unknown_role_is_named(tmp_path: Path, key: str) -> None:
     url = server(POSTGRES_URL).replace("postgres@", "no_such_role_kt@", 1)
     proc = keyturn(["users", "list"], {"KEYTURN_DATABASE_URL": url, "KEYTURN_MASTER_KEY": key}, tmp_path)

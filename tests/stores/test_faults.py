@@ -135,7 +135,7 @@ async def test_pool_exhaustion_queues_then_answers_unavailable(
 
     store = SqlStore.from_url(clean_sql_url(engine), pool_size=1, pool_timeout=0.2, timeout=HANG_GUARD)
     try:
-        held = [await store.engine.connect() for _ in range(2)]  # pool_size + overflow
+        held = [await store.engine.connect()]  # pool_size: every connection the process may open
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(store.revoke_session("x" * 22, now=0.0, reason="t"), HANG_GUARD)
         await held.pop().close()  # a slot frees: the next call gets through

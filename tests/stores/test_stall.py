@@ -113,11 +113,11 @@ async def test_a_rotation_past_its_deadline_does_nothing(store: Any, monkeypatch
     """The deadline is checked by the store's clock, on every networked engine
     (the memory engine runs in the caller's own step and cannot arrive late)."""
     import keyturn.stores.redis.sessions
-    import keyturn.stores.sql.store
+    import keyturn.stores.sql.sessions
     from tests.stores.test_conformance import add, new_user, rotate
 
     s = await add(store, new_user())
-    for module in (keyturn.stores.sql.store, keyturn.stores.redis.sessions):
+    for module in (keyturn.stores.sql.sessions, keyturn.stores.redis.sessions):
         monkeypatch.setattr(module, "time", _Late)
     assert await rotate(store, s, 0, s.created_at + 1, user_id=s.user_id) is False
     assert (await store.get_session(s.id)).generation == 0

@@ -51,3 +51,16 @@ def test_urls_the_hot_path_cannot_serve_are_refused_at_start(
         build_runtime(make_settings(**settings))
     assert str(refused.value.description).startswith(named + ":")
     assert "\n" not in refused.value.description
+
+
+def test_the_scheme_table_is_what_settings_accept(make_settings: Callable[..., Settings]) -> None:
+    """Settings, the engine openers and the SQL engine read one table."""
+    from keyturn.stores.urls import SCHEMES
+
+    for scheme, row in SCHEMES.items():
+        url = "memory:" if scheme == "memory" else f"{scheme}://127.0.0.1/x"
+        make_settings(database_url="memory:", session_store_url=url)
+        if row.is_sql:
+            assert async_url(url).startswith(row.driver or "")
+    with pytest.raises(ValueError, match="unsupported URL scheme"):
+        make_settings(database_url="oracle://127.0.0.1/x")

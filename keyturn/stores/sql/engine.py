@@ -1,7 +1,9 @@
-"""SQL engines: plain URLs in, the right async driver out, migrations applied.
+"""SQL engines: plain URLs in, the async driver of the scheme table
+(``keyturn.stores.urls``) out, migrations applied.
 
-``sqlite:///path`` → aiosqlite, ``postgresql://`` → asyncpg,
-``mysql://`` / ``mariadb://`` → asyncmy.
+One engine, and so one connection pool, per database per process: the cold
+path goes through SQLAlchemy, the hot path (``hot.py``) checks the same
+pool's driver connections out directly.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -20,33 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.guard import bounded
-from keyturn.stores.sql.hot import driver_unavailable_errors, private_sqlite_file
-
-_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "mysql": "mysql+asyncmy",
-    "mariadb": "mysql+asyncmy",
-}
+from keyturn.stores.urls import async_url, sqlite_path
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-
-def async_url(url: str) -> str:
-    """Choose the async driver for a plain URL; explicit drivers are kept."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError(f"not a database URL: {url!r}")
-    if "+" in scheme:
-        return url
-    driver = _DRIVERS.get(scheme.lower())
-    if driver is None:
-        raise ValueError(f"unsupported database URL scheme {scheme!r}")
-    if driver.startswith("mysql") and "charset=" not in rest:
-        rest += ("&" if "?" in rest else "?") + "charset=utf8mb4"
-    return f"{driver}://{rest}"
+__all__ = ["async_url", "guarded", "is_sqlite", "make_engine", "upgrade"]
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -54,9 +38,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, connect_timeout: float = 3.0) -> AsyncEngine:
+    """The database's one engine. No reset on return: SQLAlchemy's own
+    connections end their transactions before they go back, and the hot
+    path's statements leave none open (a ROLLBACK per checkout would be a
+    round trip, or a thread hop, on every refresh)."""
     full = async_url(url)
     if full.startswith("sqlite"):
-        path = full.split(":///", 1)[1].split("?", 1)[0] if ":///" in full else ""
+        path = sqlite_path(full)
         if path and path != ":memory:":
             try:
                 private_sqlite_file(path)
@@ -68,7 +56,7 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
         # single connection never meets "database is locked" from itself.
         engine = create_async_engine(
             full, pool_size=1, max_overflow=0, pool_timeout=max(pool_timeout, 10.0),
-            connect_args={"timeout": 10},
+            pool_reset_on_return=None, connect_args={"timeout": 10},
         )
         _sqlite_pragmas(engine)
         return engine
@@ -76,17 +64,46 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     if full.startswith("postgresql+asyncpg"):
         connect_args = {"timeout": connect_timeout, "command_timeout": max(connect_timeout, 5.0)}
     elif full.startswith("mysql+asyncmy"):
-        connect_args = {"connect_timeout": int(max(1, connect_timeout))}
+        # Autocommit, so the hot path's single statements are one round
+        # trip; SQLAlchemy's transactions begin explicitly (below).
+        connect_args = {"connect_timeout": int(max(1, connect_timeout)), "autocommit": True}
     engine = create_async_engine(
         full,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,  # pool_size is every connection this process opens to the database
         pool_timeout=pool_timeout,
         pool_recycle=1800,
+        pool_reset_on_return=None,
         connect_args=connect_args,
     )
+    if engine.dialect.name == "mysql":
+        _explicit_mysql_transactions(engine)
     _ping_idle_connections(engine)
     return engine
+
+
+def _explicit_mysql_transactions(engine: AsyncEngine) -> None:
+    """The driver connections autocommit; SQLAlchemy's transactions start
+    with BEGIN and end with its COMMIT or ROLLBACK."""
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def private_sqlite_file(path: str) -> None:
+    """Create the SQLite database owner-only (0600) before SQLite opens it:
+    SQLite gives the -wal and -shm files the database's mode, so all three
+    are private. An existing database readable by others is tightened."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        try:
+            if each.stat().st_mode & 0o077:
+                each.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 IDLE_PING_AFTER = 1.0  # seconds a pooled connection may idle before a checkout pings it
@@ -133,6 +150,25 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def driver_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Driver exceptions that mean "the database is not reachable"."""
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import asyncpg
+
+        errors += [asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+                   asyncpg.TooManyConnectionsError]
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    try:
+        from asyncmy import errors as my
+
+        errors += [my.OperationalError, my.InterfaceError]
+    except ImportError:  # pragma: no cover - asyncmy is a dependency
+        pass
+    return tuple(errors)
 
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (

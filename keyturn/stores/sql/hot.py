@@ -4,10 +4,11 @@ One refresh needs one statement: the conditional UPDATE (and a cold cache
 adds one SELECT). Through SQLAlchemy's async layer each of those costs a
 BEGIN, a cursor, a COMMIT and a pool reset — with aiosqlite, a thread hop
 each; with asyncpg, a round trip each. Here a single autocommitted statement
-is one hop / one round trip, on a prepared statement. This is the only SQL
-implementation of these three operations; everything else stays on
-SQLAlchemy (``store.py``). Column lists and the row mapper come from
-``schema.py``.
+is one hop / one round trip, on the driver connection checked out of the
+engine's one pool (``engine.py``): the cold path and the hot path share the
+connections, the pool's size and timeout, and its idle ping. This is the
+only SQL implementation of these three operations; everything else stays on
+SQLAlchemy. Both statements are compiled once per dialect from ``schema.py``.
 
 The rotate UPDATE carries a deadline — the wall-clock moment its caller
 stops waiting (sent + store timeout) — checked by the database's own clock: a
@@ -22,23 +23,20 @@ hosts must agree to well within the store timeout (NTP does).
 from __future__ import annotations
 
 import asyncio
-import os
-import sqlite3
-from pathlib import Path
-from collections.abc import Sequence
-from typing import Any, Protocol
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import await_, greenlet_spawn
 
 from keyturn.core.sessions import Session
-from keyturn.errors import ConfigError
-from keyturn.stores.sql.schema import CREDENTIAL_SELECT, SESSION_SELECT, judged_session_from_row
+from keyturn.stores.sql.schema import judged_session_from_row, sessions, sessions_with_credentials, under_current_credentials
 
-# A session and its user's current credential version, in one read.
-_COLUMNS = f"{SESSION_SELECT}, {CREDENTIAL_SELECT}"
-# In the rotate UPDATE's WHERE: a session born under an older credential
-# version never rotates, checked in the same statement (one round trip).
-_CURRENT = (
-    " AND credential_version = COALESCE((SELECT version FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id), 0)"
-)
+T = TypeVar("T")
+_S = sessions.c
 
 
 class HotPath(Protocol):
@@ -57,79 +55,165 @@ class HotPath(Protocol):
     async def close(self) -> None: ...
 
 
-class _Lazy:
-    """A driver resource (connection or pool) opened on first use, inside the
-    running event loop, exactly once however many requests race for it."""
+class Statement:
+    """A statement compiled once for one dialect, and the order its named
+    parameters take in the driver's positional arguments."""
 
-    def __init__(self) -> None:
-        self._res: Any = None
-        self._lock = asyncio.Lock()
+    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        self.order = tuple(compiled.positiontup or ())
 
-    async def _open(self) -> Any:
-        raise NotImplementedError
-
-    async def _get(self) -> Any:
-        if self._res is None:
-            async with self._lock:
-                if self._res is None:
-                    self._res = await self._open()
-        return self._res
-
-    def _take(self) -> Any:
-        """Hand the resource over for closing (``None`` if never opened)."""
-        res, self._res = self._res, None
-        return res
+    def args(self, **values: Any) -> tuple[Any, ...]:
+        return tuple(values[name] for name in self.order)
 
 
-def private_sqlite_file(path: str) -> None:
-    """Create the SQLite database owner-only (0600) before SQLite opens it:
-    SQLite gives the -wal and -shm files the database's mode, so all three
-    are private. An existing database readable by others is tightened."""
-    file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
-    for each in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
-        try:
-            if each.stat().st_mode & 0o077:
-                each.chmod(0o600)
-        except FileNotFoundError:
-            continue
+def _get_statement(dialect: sa.Dialect) -> Statement:
+    """A session and its user's current credential version, in one read."""
+    return Statement(sessions_with_credentials().where(_S.id == sa.bindparam("id", type_=sa.String)), dialect)
 
 
-class SqliteHotPath(_Lazy):
-    """One dedicated aiosqlite connection in autocommit mode: a single
-    UPDATE is atomic in SQLite, so no explicit transaction is needed."""
-
-    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = ?"
-    _CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # SQLite's own clock, epoch seconds
-    _ROTATE = (
-        f"UPDATE kt_sessions SET generation = ?, rotated_at = ? + MAX(0, {_CLOCK} - ?), last_used_at = ?, "
-        "idle_expires_at = ?, last_ip = ?, last_user_agent = ? "
-        "WHERE id = ? AND generation = ? AND revoked_at IS NULL AND idle_expires_at > ? "
-        "AND (? IS NULL OR user_id = ?)"  # the optional owner hint of the SessionStore protocol
-        f" AND {_CLOCK} <= ?"  # the deadline: see the module docstring
-        + _CURRENT
+def _rotate_statement(dialect: sa.Dialect, clock: str, greatest: str) -> Statement:
+    """The conditional rotate UPDATE; ``clock`` is the database's own clock in
+    epoch seconds when the statement runs, ``greatest`` its two-argument max."""
+    now = sa.bindparam("now", type_=sa.Double)
+    owner = sa.bindparam("owner", type_=sa.String)
+    db_clock = sa.literal_column(clock, type_=sa.Double)
+    waited = getattr(sa.func, greatest)(sa.literal_column("0"), db_clock - sa.bindparam("sent", type_=sa.Double))
+    statement = (
+        sessions.update()
+        .where(
+            _S.id == sa.bindparam("id", type_=sa.String),
+            _S.generation == sa.bindparam("generation", type_=sa.BigInteger),
+            _S.revoked_at.is_(None),
+            _S.idle_expires_at > now,
+            sa.or_(owner.is_(None), _S.user_id == owner),  # the optional owner hint of the SessionStore protocol
+            db_clock <= sa.bindparam("deadline", type_=sa.Double),  # the deadline: see the module docstring
+            # A session born under an older credential version never
+            # rotates, checked in the same statement (one round trip).
+            under_current_credentials(),
+        )
+        .values(
+            generation=sa.bindparam("to", type_=sa.BigInteger), rotated_at=now + waited, last_used_at=now,
+            idle_expires_at=sa.bindparam("idle", type_=sa.Double), last_ip=sa.bindparam("ip", type_=sa.String),
+            last_user_agent=sa.bindparam("ua", type_=sa.String),
+        )
     )
+    return Statement(statement, dialect)
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self._path = path
 
-    async def _open(self) -> Any:
-        import aiosqlite
+class _Pooled:
+    """Driver connections checked out of the engine's pool for one
+    autocommitted statement each. No reset on return (the pool has none, see
+    ``make_engine``): these statements leave no transaction open, and a
+    connection whose statement failed or was cancelled is discarded."""
 
-        private_sqlite_file(self._path)
-        conn = await aiosqlite.connect(self._path, isolation_level=None, timeout=10)
-        await conn.execute("PRAGMA busy_timeout=10000")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+    _CLOCK = ""
+    _GREATEST = "greatest"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.sync_engine
+        dialect = engine.dialect
+        self._get_session = _get_statement(dialect)
+        self._rotate = _rotate_statement(dialect, self._CLOCK, self._GREATEST)
+
+    async def _on(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        return await greenlet_spawn(self._checked_out, op)
+
+    def _checked_out(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        fairy = self._engine.raw_connection()
+        try:
+            return await_(op(fairy.driver_connection))
+        except BaseException:
+            fairy.invalidate()
+            raise
+        finally:
+            fairy.close()
+
+    def _rotate_args(
+        self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
+        ip: str | None, user_agent: str | None, user_id: str | None, to_generation: int, sent: float, deadline: float,
+    ) -> tuple[Any, ...]:
+        return self._rotate.args(
+            id=session_id, generation=expected_generation, now=now, idle=idle_expires_at, ip=ip, ua=user_agent,
+            owner=user_id, to=to_generation, sent=sent, deadline=deadline,
+        )
+
+    async def close(self) -> None:
+        """The engine's pool is closed with the engine."""
+
+
+class SqliteHotPath(_Pooled):
+    """aiosqlite in autocommit mode (``make_engine``): a single UPDATE is
+    atomic in SQLite, so no explicit transaction is needed.
+
+    The pool holds SQLite's one connection. Concurrent hot statements share
+    one checkout of it (a lease): aiosqlite runs them one after another on
+    its thread, queued without a round of the event loop each, as on a
+    connection of their own. A lease takes new statements for ``LEASE``
+    seconds only and goes back to the pool when its last one ends, so the
+    cold path, queued in the pool meanwhile, waits at most that long (plus
+    the statements already sent) and goes first."""
+
+    _CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # SQLite's own clock, epoch seconds
+    _GREATEST = "max"
+    LEASE = 0.005
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._lease: Any = None  # the checked-out connection (SQLAlchemy's proxy)
+        self._since = 0.0
+        self._users = 0
+        self._checking_out = False
+        self._changed = asyncio.Event()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _on(self, op: Callable[[Any], Awaitable[T]]) -> T:
+        conn = await self._join()
+        try:
+            return await op(conn)
+        finally:
+            self._leave()  # synchronous: a cancelled statement still leaves
+
+    async def _join(self) -> Any:
+        while True:
+            if self._lease is not None:
+                if time.monotonic() - self._since < self.LEASE:
+                    self._users += 1
+                    return self._lease.driver_connection
+            elif not self._checking_out:
+                break
+            await self._changed.wait()  # the lease drains, or a checkout ends
+        self._checking_out = True
+        try:
+            lease = await greenlet_spawn(self._engine.raw_connection)
+        except BaseException:
+            self._checking_out = False
+            self._wake()  # a waiter tries its own checkout
+            raise
+        self._checking_out = False
+        self._lease, self._since, self._users = lease, time.monotonic(), 1
+        self._wake()
+        return lease.driver_connection
+
+    def _leave(self) -> None:
+        self._users -= 1
+        if self._users == 0:
+            lease, self._lease = self._lease, None
+            # Back to the pool first: a cold checkout waiting there is woken
+            # before the hot statements waiting here.
+            lease.close()
+            self._wake()
 
     async def get_session(self, session_id: str) -> Session | None:
-        conn = await self._get()
         # Execute, fetch and close in one call: a cursor left open across an
         # await would hold a read snapshot that a later UPDATE on this
         # connection could not upgrade (SQLITE_BUSY_SNAPSHOT, no retry).
-        rows = await conn.execute_fetchall(self._GET, (session_id,))
+        rows = await self._on(lambda conn: conn.execute_fetchall(self._get_session.sql, self._get_session.args(id=session_id)))
         return judged_session_from_row(rows[0]) if rows else None
 
     async def rotate(
@@ -137,67 +221,34 @@ class SqliteHotPath(_Lazy):
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
     ) -> bool:
-        conn = await self._get()
-        cur = await conn.execute(
-            self._ROTATE,
-            (to_generation, now, sent, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
-             user_id, user_id, deadline),
+        args = self._rotate_args(
+            session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id, to_generation, sent, deadline
         )
-        return bool(cur.rowcount == 1)
+
+        async def run(conn: Any) -> int:
+            return int((await conn.execute(self._rotate.sql, args)).rowcount)
+
+        return await self._on(run) == 1
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""
-        conn = await self._get()
         marks = ",".join("?" * len(keys))
-        rows = await conn.execute_fetchall(
-            f"SELECT 1 FROM kt_denylist WHERE key IN ({marks}) AND expires_at > ? LIMIT 1", (*keys, now)
-        )
-        return bool(rows)
+        sql = f"SELECT 1 FROM kt_denylist WHERE key IN ({marks}) AND expires_at > ? LIMIT 1"
+        return bool(await self._on(lambda conn: conn.execute_fetchall(sql, (*keys, now))))
 
     async def ping(self) -> None:
-        conn = await self._get()
-        await conn.execute_fetchall("SELECT 1")
-
-    async def close(self) -> None:
-        conn = self._take()
-        if conn is not None:
-            await conn.close()
+        await self._on(lambda conn: conn.execute_fetchall("SELECT 1"))
 
 
-class PostgresHotPath(_Lazy):
-    """An asyncpg pool; statements are prepared once per connection."""
+class PostgresHotPath(_Pooled):
+    """asyncpg: statements are prepared once per connection (its cache)."""
 
-    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = $1"
     # clock_timestamp(), not now(): the time the row is (re)checked, also
     # after waiting for another transaction's lock.
     _CLOCK = "extract(epoch from clock_timestamp())::float8"
-    _ROTATE = (
-        f"UPDATE kt_sessions SET generation = $1, rotated_at = $2 + GREATEST(0, {_CLOCK} - $9::float8), "
-        "last_used_at = $2, idle_expires_at = $3, last_ip = $4, last_user_agent = $5 "
-        "WHERE id = $6 AND generation = $7 AND revoked_at IS NULL AND idle_expires_at > $2 "
-        "AND ($8::varchar IS NULL OR user_id = $8)"  # the optional owner hint of the SessionStore protocol
-        f" AND {_CLOCK} <= $10::float8"  # the deadline: see the module docstring
-        + _CURRENT
-    )
-
-    def __init__(self, dsn: str, *, pool_size: int, timeout: float) -> None:
-        super().__init__()
-        self._dsn = dsn
-        self._size = pool_size
-        self._timeout = timeout
-
-    async def _open(self) -> Any:
-        import asyncpg
-
-        return await asyncpg.create_pool(
-            self._dsn, min_size=1, max_size=self._size, timeout=self._timeout,
-            command_timeout=max(self._timeout, 5.0), reset=_reset_if_in_transaction,
-        )
 
     async def get_session(self, session_id: str) -> Session | None:
-        pool = await self._get()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            row = await conn.fetchrow(self._GET, session_id)
+        row = await self._on(lambda conn: conn.fetchrow(self._get_session.sql, *self._get_session.args(id=session_id)))
         return judged_session_from_row(row) if row else None
 
     async def rotate(
@@ -205,81 +256,38 @@ class PostgresHotPath(_Lazy):
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
     ) -> bool:
-        pool = await self._get()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            status = await conn.execute(
-                self._ROTATE, to_generation, now, idle_expires_at, ip, user_agent,
-                session_id, expected_generation, user_id, sent, deadline,
-            )
+        args = self._rotate_args(
+            session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id, to_generation, sent, deadline
+        )
+        status = await self._on(lambda conn: conn.execute(self._rotate.sql, *args))
         return bool(status == "UPDATE 1")
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""
-        pool = await self._get()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            row = await conn.fetchrow(
-                "SELECT 1 FROM kt_denylist WHERE key = ANY($1::text[]) AND expires_at > $2 LIMIT 1", list(keys), now
-            )
-        return row is not None
+        sql = "SELECT 1 FROM kt_denylist WHERE key = ANY($1::text[]) AND expires_at > $2 LIMIT 1"
+        return await self._on(lambda conn: conn.fetchrow(sql, list(keys), now)) is not None
 
     async def ping(self) -> None:
-        pool = await self._get()
-        async with pool.acquire(timeout=self._timeout) as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def close(self) -> None:
-        pool = self._take()
-        if pool is not None:
-            await pool.close()
+        await self._on(lambda conn: conn.fetchval("SELECT 1"))
 
 
-class MysqlHotPath(_Lazy):
-    """An asyncmy pool in autocommit mode: the conditional UPDATE is one round
-    trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's ROLLBACK)."""
+class MysqlHotPath(_Pooled):
+    """asyncmy with autocommit on (``make_engine``): the conditional UPDATE
+    is one round trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's
+    ROLLBACK)."""
 
-    _GET = f"SELECT {_COLUMNS} FROM kt_sessions WHERE id = %s"
     _CLOCK = "UNIX_TIMESTAMP(NOW(6))"  # the server's clock when the statement runs
-    _ROTATE = (
-        f"UPDATE kt_sessions SET generation = %s, rotated_at = %s + GREATEST(0, {_CLOCK} - %s), "
-        "last_used_at = %s, idle_expires_at = %s, last_ip = %s, last_user_agent = %s "
-        "WHERE id = %s AND generation = %s AND revoked_at IS NULL AND idle_expires_at > %s "
-        "AND (%s IS NULL OR user_id = %s)"  # the optional owner hint of the SessionStore protocol
-        f" AND {_CLOCK} <= %s"  # the deadline: see the module docstring
-        + _CURRENT
-    )
-
-    def __init__(self, url: str, *, pool_size: int, timeout: float) -> None:
-        from urllib.parse import unquote, urlsplit
-
-        super().__init__()
-        parts = urlsplit(url)
-        self._connect = {
-            "host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
-            "user": unquote(parts.username or "root"), "password": unquote(parts.password or ""),
-            "db": parts.path.lstrip("/") or None, "charset": "utf8mb4", "autocommit": True,
-            "connect_timeout": max(1, int(timeout)),
-        }
-        self._size = pool_size
-
-    async def _open(self) -> Any:
-        import asyncmy
-
-        return await asyncmy.create_pool(minsize=1, maxsize=self._size, pool_recycle=1800, **self._connect)
 
     async def _run(self, sql: str, args: tuple[Any, ...]) -> tuple[int, Any]:
-        pool = await self._get()
-        async with pool.acquire() as conn:
-            try:
-                async with conn.cursor() as cur:
-                    await cur.execute(sql, args)
-                    return int(cur.rowcount), await cur.fetchone()
-            except BaseException:
-                # A connection that failed mid-statement is not reused.
-                conn.close()
-                raise
+        async def run(conn: Any) -> tuple[int, Any]:
+            async with conn.cursor() as cur:
+                await cur.execute(sql, args)
+                return int(cur.rowcount), await cur.fetchone()
+
+        return await self._on(run)
 
     async def get_session(self, session_id: str) -> Session | None:
-        _, row = await self._run(self._GET, (session_id,))
+        _, row = await self._run(self._get_session.sql, self._get_session.args(id=session_id))
         return judged_session_from_row(row) if row else None
 
     async def rotate(
@@ -287,11 +295,9 @@ class MysqlHotPath(_Lazy):
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
     ) -> bool:
-        count, _ = await self._run(
-            self._ROTATE,
-            (to_generation, now, sent, now, idle_expires_at, ip, user_agent, session_id, expected_generation, now,
-             user_id, user_id, deadline),
-        )
+        count, _ = await self._run(self._rotate.sql, self._rotate_args(
+            session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id, to_generation, sent, deadline
+        ))
         return count == 1
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
@@ -305,57 +311,13 @@ class MysqlHotPath(_Lazy):
     async def ping(self) -> None:
         await self._run("SELECT 1", ())
 
-    async def close(self) -> None:
-        pool = self._take()
-        if pool is not None:
-            pool.close()
-            await pool.wait_closed()
+
+_BY_DIALECT: dict[str, Callable[[AsyncEngine], HotPath]] = {
+    "sqlite": SqliteHotPath, "postgresql": PostgresHotPath, "mysql": MysqlHotPath,
+}
 
 
-async def _reset_if_in_transaction(conn: Any) -> None:
-    """asyncpg's default reset on release (RESET ALL, UNLISTEN, …) is a round
-    trip per statement; these connections only run autocommitted statements
-    and change no session state, so only an interrupted transaction needs
-    undoing."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
-
-
-def hot_path_for(url: str, *, pool_size: int, timeout: float, setting: str) -> HotPath:
-    """The driver-level hot path for ``url``; a URL it cannot serve (an
-    in-memory SQLite, another driver) is refused naming ``setting``."""
-    scheme, _, rest = url.partition("://")
-    base = scheme.split("+", 1)[0].lower()
-    if base == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
-        path = path.split("?", 1)[0]
-        if not path or path == ":memory:":
-            raise ConfigError(f"{setting}: an in-memory SQLite database cannot be shared; give a file path")
-        return SqliteHotPath(path)
-    if base in ("postgresql", "postgres") and (scheme.lower() in ("postgresql", "postgres", "postgresql+asyncpg")):
-        return PostgresHotPath(f"postgresql://{rest}", pool_size=pool_size, timeout=timeout)
-    if base in ("mysql", "mariadb") and scheme.lower() in ("mysql", "mariadb", "mysql+asyncmy"):
-        return MysqlHotPath(f"mysql://{rest}", pool_size=pool_size, timeout=timeout)
-    raise ConfigError(
-        f"{setting}: unsupported database URL scheme {scheme!r} "
-        "(use sqlite:///PATH, postgresql://, mysql:// or mariadb://)"
-    )
-
-
-def driver_unavailable_errors() -> tuple[type[BaseException], ...]:
-    """Driver exceptions that mean "the database is not reachable"."""
-    errors: list[type[BaseException]] = [sqlite3.OperationalError]
-    try:
-        import asyncpg
-
-        errors += [asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-                   asyncpg.TooManyConnectionsError]
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        pass
-    try:
-        from asyncmy import errors as my
-
-        errors += [my.OperationalError, my.InterfaceError]
-    except ImportError:  # pragma: no cover - asyncmy is a dependency
-        pass
-    return tuple(errors)
+def hot_path_for(engine: AsyncEngine) -> HotPath:
+    """The hot path on ``engine``'s pool; the URL was checked against the
+    scheme table (``keyturn.stores.urls``) before the engine was made."""
+    return _BY_DIALECT[engine.dialect.name](engine)

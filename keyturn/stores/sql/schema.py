@@ -153,9 +153,8 @@ resource_clients = sa.Table(
 
 
 # The one session row mapper, for every SQL statement that reads sessions:
-# columns in table order (``SELECT <SESSION_COLUMNS>`` or ``sessions.select()``).
+# columns in table order (``sessions.select()``, ``sessions_with_credentials()``).
 SESSION_COLUMNS: tuple[str, ...] = tuple(c.name for c in sessions.columns)
-SESSION_SELECT = ", ".join(SESSION_COLUMNS)
 
 
 def session_from_row(row: Sequence[object]) -> Session:
@@ -168,15 +167,30 @@ def session_from_row(row: Sequence[object]) -> Session:
 
 # The user's current credential version and when it changed, read beside a
 # session in the same statement (no row = version 0): a session born under
-# an older version is reported revoked (``credentials_changed``).
-CREDENTIAL_SELECT = (
-    "(SELECT version FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id), "
-    "(SELECT changed_at FROM kt_credentials c WHERE c.user_id = kt_sessions.user_id)"
-)
+# an older version is reported revoked (``credentials_changed``). The one
+# definition both the hot path's statements (compiled per dialect) and the
+# cold path's queries are built from.
+CREDENTIAL_COLUMNS = (credentials.c.version, credentials.c.changed_at)
+
+
+def _owners(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+    """``column`` of the session's user's credentials row, correlated."""
+    return sa.select(column).where(credentials.c.user_id == sessions.c.user_id).scalar_subquery()
+
+
+def sessions_with_credentials() -> sa.Select[Any]:
+    """``SESSION_COLUMNS`` then ``CREDENTIAL_COLUMNS``: the rows
+    ``judged_session_from_row`` reads."""
+    return sa.select(*sessions.columns, *(_owners(c).label(f"cv_{c.name}") for c in CREDENTIAL_COLUMNS))
+
+
+def under_current_credentials() -> sa.ColumnElement[bool]:
+    """Born under the user's current credential version (no row = 0)."""
+    return sessions.c.credential_version == sa.func.coalesce(_owners(credentials.c.version), sa.literal_column("0"))
 
 
 def judged_session_from_row(row: Sequence[Any]) -> Session:
-    """A session from ``SESSION_COLUMNS`` followed by the user's credential
-    version and its change time, judged against that version."""
+    """A session from a ``sessions_with_credentials()`` row, judged against
+    its user's credential version."""
     n = len(SESSION_COLUMNS)
     return under_credentials(session_from_row(tuple(row[:n])), int(row[n] or 0), row[n + 1])
