@@ -193,10 +193,10 @@ def _login_md(res: dict[str, Any]) -> list[str]:
          f"argon2id time_cost={a['time_cost']}, memory_cost={a['memory_cost_kib']} KiB, "
          f"parallelism={a['parallelism']} ({a['source']}); keyturn on Redis sessions, EdDSA, one worker pinned "
          f"to core 0. Each pass: refreshes alone (c={lo['refresh_c']} chains), the same with {lo['logins']} "
-         f"concurrent logins (wrk, 5 s timeout; afterwards the worker is left to finish the logins wrk gave up "
-         f"on, outside any measurement), then {lo.get('alone_n', '?')} logins alone, {lo.get('alone_c', '?')} at a "
-         f"time, timed to the last answer. A refresh run in which no refresh finished counts its whole window as "
-         f"its p99 (a lower bound).", ""]
+         f"{lo.get('clients', 'concurrent logins')} (wrk, 5 s timeout; afterwards the worker is left to finish "
+         f"the logins wrk gave up on, outside any measurement), then {lo.get('alone_n', '?')} logins alone, "
+         f"{lo.get('alone_c', '?')} at a time, timed to the last answer. A refresh run in which no refresh "
+         f"finished counts its whole window as its p99 (a lower bound).", ""]
     if "p99_ratio" not in lo:
         return L + [f"Not measured: {lo.get('unavailable') or lo.get('failed')}"]
     L += ["| pass | refresh p99 alone ms | with logins ms | logins answered 2xx meanwhile | failed (non-2xx "

@@ -6,9 +6,14 @@ work whether or not the account exists (no enumeration by timing).
 Admission, because refreshes are the traffic that keeps people logged in
 and a login storm must not starve them:
 
-* hashes run in a pool of their own (threads sized from the CPU count;
-  argon2 releases the GIL), so the event loop and the default executor —
-  what a refresh uses — never wait behind a hash;
+* hashes run in a pool of their own (threads sized from the cores this
+  process may run on; argon2 releases the GIL), so the event loop and the
+  default executor — what a refresh uses — never wait behind a hash;
+* its threads, and the lane threads argon2 starts from them, run at the
+  lowest CPU priority (Linux ``SCHED_IDLE``, else nice 19): on a core the
+  event loop shares, the scheduler would otherwise split it evenly between
+  the loop and every lane of every running hash, and refreshes would wait
+  behind logins anyway;
 * at most ``queue`` hashes may be running or waiting; one more is refused
   at once with 503 ``overloaded`` and ``Retry-After`` (the client backs
   off) instead of joining a queue nobody would wait for;
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -33,6 +40,30 @@ T = TypeVar("T")
 RETRY_AFTER = 1.0  # seconds: a queue slot frees within a hash or two
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a pinned worker: its pin), not
+    the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def lowest_cpu_priority() -> None:
+    """Pool initializer: this thread (and the threads it starts, which
+    inherit it) runs only when nothing else in the process wants the CPU.
+    Lowering one's own priority needs no privilege; where neither way
+    exists the pool runs at normal priority."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere setpriority would take the thread id for a process id
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+    except (AttributeError, OSError):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:
+            pass
+
+
 class PasswordHasher:
     def __init__(
         self, *, time_cost: int = 3, memory_cost: int = 65_536, parallelism: int = 4,
@@ -41,9 +72,11 @@ class PasswordHasher:
         self._ph = _Argon2(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
         self._dummy = self._ph.hash("keyturn dummy password for unknown users")
         # Each running hash holds memory_cost KiB: threads bound the memory.
-        self.threads = threads or max(2, os.cpu_count() or 1)
+        self.threads = threads or max(2, usable_cores())
         self.queue = queue or 8 * self.threads
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="keyturn-argon2")
+        self._pool = ThreadPoolExecutor(
+            self.threads, thread_name_prefix="keyturn-argon2", initializer=lowest_cpu_priority,
+        )
         self._pending = 0
         self._new_pending = 0
         self._new_running = asyncio.Semaphore(max(1, self.threads // 2))

@@ -68,6 +68,11 @@ def _abandon(task: asyncio.Future[object]) -> None:
     task.add_done_callback(done)
 
 
+def _settle(outcome: asyncio.Future[bool], answered: bool) -> None:
+    if not outcome.done():
+        outcome.set_result(answered)
+
+
 async def bounded(
     call: Callable[[], Awaitable[T]],
     *,
@@ -77,25 +82,40 @@ async def bounded(
     connection_lost: Callable[[BaseException], bool],
     before_retry: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
-    """Run ``call`` within ``timeout``; see the module docstring."""
+    """Run ``call`` within ``timeout``; see the module docstring.
+
+    The caller waits on one future that whichever comes first settles: the
+    call's task as it returns (True) or a timer (False). Cheaper than
+    ``asyncio.wait`` on every store call, and one loop pass shorter: the
+    caller is woken by the task's last step, not by its done-callback."""
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[bool] = loop.create_future()
 
     async def attempt() -> T:
         try:
+            try:
+                return await call()
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
+            if before_retry is not None:
+                await before_retry()
             return await call()
-        except Exception as exc:
-            if not connection_lost(exc):
-                raise
-        if before_retry is not None:
-            await before_retry()
-        return await call()
+        finally:
+            # The task is done by the time the woken caller runs: its
+            # result is set in the same step, the caller's wake-up is queued.
+            _settle(outcome, True)
 
-    task: asyncio.Future[T] = asyncio.ensure_future(attempt())
+    task = loop.create_task(attempt())
+    timer = loop.call_later(timeout, _settle, outcome, False)
     try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
+        answered = await outcome
     except asyncio.CancelledError:
+        timer.cancel()
         _abandon(task)  # type: ignore[arg-type]
         raise
-    if not done:
+    timer.cancel()
+    if not answered:
         _abandon(task)  # type: ignore[arg-type]
         raise StoreUnavailable()
     exc = task.exception()

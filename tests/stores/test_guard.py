@@ -1,9 +1,12 @@
 """The guard every store call runs in: driver failures of any class are 503
-(logged once), keyturn's own bugs propagate, and a dead pooled connection
-gets exactly one retry."""
+(logged once), keyturn's own bugs propagate, a dead pooled connection gets
+exactly one retry, and neither a hung call nor its hung cleanup holds the
+caller past the bound or past its own cancellation."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -55,3 +58,81 @@ async def test_a_lost_connection_is_retried_once() -> None:
         await bounded(call, store="s", timeout=5.0, faults=(ConnectionResetError,), connection_lost=lost)
     assert len(calls) == 2
     assert await bounded(call, store="s", timeout=5.0, faults=(ConnectionResetError,), connection_lost=lost) == "ok"
+
+
+HANG_GUARD = 15.0  # far above the bounds used here: only catches a hang, measures nothing
+
+
+class HungCleanup:
+    """A store call that never answers and, once cancelled, hangs in its
+    cleanup (as a connection reset to a stalled server does) until released;
+    its cleanup then fails."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    async def __call__(self) -> str:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            try:
+                await self.release.wait()
+            finally:
+                self.finished.set()
+            raise ConnectionResetError("reset on the way out")  # noqa: B012
+        return "never"
+
+
+def unretrieved(loop: asyncio.AbstractEventLoop) -> list[dict[str, Any]]:
+    """What asyncio reports through the loop's exception handler from now on."""
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    return seen
+
+
+async def test_the_caller_is_answered_at_the_bound_while_a_hung_cleanup_finishes_on_its_own() -> None:
+    hung = HungCleanup()
+    reported = unretrieved(asyncio.get_running_loop())
+    async with asyncio.timeout(HANG_GUARD):
+        with pytest.raises(StoreUnavailable):
+            await bounded(hung, store="s", timeout=0.05, faults=(), connection_lost=never_lost)
+    assert not hung.finished.is_set()  # answered without waiting for the cleanup
+    hung.release.set()
+    await asyncio.wait_for(hung.finished.wait(), HANG_GUARD)
+    await asyncio.sleep(0)
+    gc.collect()
+    assert reported == []  # the abandoned call's failure was retrieved, quietly
+
+
+async def test_a_cancelled_caller_leaves_at_once_while_a_hung_cleanup_finishes_on_its_own() -> None:
+    hung = HungCleanup()
+    reported = unretrieved(asyncio.get_running_loop())
+    caller = asyncio.ensure_future(
+        bounded(hung, store="s", timeout=10 * HANG_GUARD, faults=(), connection_lost=never_lost))
+    await asyncio.wait_for(hung.started.wait(), HANG_GUARD)
+    caller.cancel()
+    async with asyncio.timeout(HANG_GUARD):
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    assert not hung.finished.is_set()
+    hung.release.set()
+    await asyncio.wait_for(hung.finished.wait(), HANG_GUARD)
+    await asyncio.sleep(0)
+    gc.collect()
+    assert reported == []
+
+
+async def test_an_answer_and_a_keyturn_error_pass_through() -> None:
+    async def answer() -> str:
+        await asyncio.sleep(0)
+        return "ok"
+
+    async def refused() -> str:
+        raise StoreUnavailable()
+
+    assert await bounded(answer, store="s", timeout=HANG_GUARD, faults=(), connection_lost=never_lost) == "ok"
+    with pytest.raises(StoreUnavailable):
+        await bounded(refused, store="s", timeout=HANG_GUARD, faults=(), connection_lost=never_lost)
