@@ -136,3 +136,34 @@ async def test_an_answer_and_a_keyturn_error_pass_through() -> None:
     assert await bounded(answer, store="s", timeout=HANG_GUARD, faults=(), connection_lost=never_lost) == "ok"
     with pytest.raises(StoreUnavailable):
         await bounded(refused, store="s", timeout=HANG_GUARD, faults=(), connection_lost=never_lost)
+
+
+async def test_a_deadlock_behind_a_lost_savepoint_is_retried_whole() -> None:
+    """MySQL rolls a deadlock victim back whole: SQLAlchemy's ROLLBACK TO
+    SAVEPOINT then fails with "SAVEPOINT does not exist", the deadlock as its
+    context. That is a deadlock too (run the call again), not a 503."""
+    from sqlalchemy.exc import OperationalError
+
+    from keyturn.stores.sql.engine import guarded
+
+    class Store:
+        _timeout = 5.0
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @guarded()
+        async def bump(self) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                try:
+                    raise OperationalError("INSERT", {}, Exception(1213, "Deadlock found when trying to get lock"))
+                except OperationalError:  # the savepoint went with the transaction
+                    raise OperationalError(
+                        "ROLLBACK TO SAVEPOINT sa_savepoint_1", {},
+                        Exception(1305, "SAVEPOINT sa_savepoint_1 does not exist"),
+                    )  # noqa: B904 - the deadlock stays its implicit context
+            return self.calls
+
+    store = Store()
+    assert await store.bump() == 2

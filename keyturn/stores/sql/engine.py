@@ -208,6 +208,22 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     return bool(args) and args[0] in _DEADLOCK_MYSQL
 
 
+def _deadlocked(exc: BaseException) -> bool:
+    """A deadlock anywhere in the chain: on MySQL the victim's whole
+    transaction is rolled back, so the ``ROLLBACK TO SAVEPOINT`` that
+    SQLAlchemy runs on its way out fails ("SAVEPOINT does not exist") with
+    the deadlock as its context. Either way the transaction is gone and the
+    call may run again."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and _is_deadlock(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _connection_lost(exc: BaseException) -> bool:
     """A pooled connection that died with its server (a restart): worth one
     retry on a fresh connection."""
@@ -229,7 +245,7 @@ def guarded(
                     return await fn(*args, **kwargs)
                 except DBAPIError as exc:
                     # A deadlock victim was rolled back whole: run it again.
-                    if attempt == _RETRIES - 1 or not _is_deadlock(exc):
+                    if attempt == _RETRIES - 1 or not _deadlocked(exc):
                         raise
             raise AssertionError("unreachable")  # pragma: no cover
 
