@@ -4,6 +4,7 @@ the ``SessionEnding`` handed in."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 from keyturn.clock import Clock
@@ -15,6 +16,7 @@ from keyturn.core.users import User, check_new_password, check_password_shape, n
 from keyturn.errors import (
     InvalidCredentials,
     InvalidDpopProof,
+    KeyturnError,
     NotFound,
     Overloaded,
     RegistrationClosed,
@@ -90,20 +92,14 @@ class Accounts:
         # password gets the same 429 as a wrong one.
         attempt = await self.throttle.reserve_login(name, ip, self.clock.now())
         try:
-            jkt = await self.dpop.bind(dpop, self.clock.now())
+            jkt, user, version, ok = await self._check_password(name, secret, dpop)
         except InvalidDpopProof:
             await self.throttle.not_a_guess(attempt, self.clock.now())
             raise
-        user = await self.users.user_by_name(name)
-        version = 0
-        if user is not None:
-            # The credential version is read before the user whose password
-            # is checked: a password change (or disable) writes the user and
-            # then bumps the version, so a login racing it either sees the new
-            # password (and fails) or records a version that is already stale.
-            version = await self.sessions.credential_version(user.id)
-            user = await self.users.user_by_id(user.id)
-        ok = await self.passwords.verify(user.password_hash if user else None, secret)
+        except Exception:
+            with contextlib.suppress(KeyturnError):  # the store may still be down
+                await self.throttle.not_checked(attempt, self.clock.now())
+            raise
         now = self.clock.now()
         if user is None or not ok or user.disabled:
             # One answer for unknown user, wrong password and disabled user.
@@ -151,7 +147,13 @@ class Accounts:
         # Throttled like a login: a stolen access token must not become a
         # way to guess the password.
         attempt = await self.throttle.reserve_login(user.username, ip, self.clock.now())
-        if not await self.passwords.verify(user.password_hash, current_pw):
+        try:
+            ok = await self.passwords.verify(user.password_hash, current_pw)
+        except Exception:
+            with contextlib.suppress(KeyturnError):  # overloaded: no guess was checked
+                await self.throttle.not_checked(attempt, self.clock.now())
+            raise
+        if not ok:
             if self.throttle.login_failed(attempt):
                 await self.events.record("lockout", self.clock.now(), user_id=user.id, ip=ip)
             raise InvalidCredentials("the current password is wrong")
@@ -176,6 +178,23 @@ class Accounts:
         await self.ending.notify_revoked(ids, now)
         await self.events.record("user_disabled", now, user_id=user.id)
         return user
+
+    async def _check_password(
+        self, name: str, secret: str, dpop: DpopRequest | None
+    ) -> tuple[str | None, User | None, int, bool]:
+        """The proof's key, the user, the credential version and the verdict."""
+        jkt = await self.dpop.bind(dpop, self.clock.now())
+        user = await self.users.user_by_name(name)
+        version = 0
+        if user is not None:
+            # The credential version is read before the user whose password
+            # is checked: a password change (or disable) writes the user and
+            # then bumps the version, so a login racing it either sees the new
+            # password (and fails) or records a version that is already stale.
+            version = await self.sessions.credential_version(user.id)
+            user = await self.users.user_by_id(user.id)
+        ok = await self.passwords.verify(user.password_hash if user else None, secret)
+        return jkt, user, version, ok
 
     async def _upgrade_hash(self, user_id: str, password_hash: str, password: str) -> None:
         """A hash made with weaker argon2 parameters than today's is replaced

@@ -104,6 +104,14 @@ class Throttle:
         keeps it (invalid proofs count per address)."""
         await self._store.release(attempt.account, now=now)
 
+    async def not_checked(self, attempt: LoginAttempt, now: float) -> None:
+        """We failed before the password's verdict (overloaded, a store
+        fault): it was no guess, so both counters get their reservation
+        back — our own failure must never lock anyone out."""
+        await asyncio.gather(
+            self._store.release(attempt.account, now=now), self._store.release(attempt.address, now=now),
+        )
+
     async def reserve_registration(self, ip: str | None, now: float) -> str:
         """Failed registrations per address have the login address limit (a
         taken name is an oracle); returns the key to ``release`` on success."""

@@ -70,3 +70,33 @@ async def test_a_login_storm_is_admitted_up_to_the_queue_and_refreshes_keep_answ
         gate.set()
         answers = await asyncio.wait_for(asyncio.gather(*storm), HANG_GUARD)
         assert sorted(r.status_code for r in answers) == [401] * queue + [503] * (STORM - queue)
+
+
+@pytest.mark.parametrize("fault", ["overloaded", "store"])
+async def test_our_own_failures_are_not_counted_as_guesses(
+    make_api: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """A login refused because we were overloaded (503) or the store failed
+    (503) was never a guess: more of them than the lockout limit must leave
+    the account and the address as they were."""
+    from keyturn.errors import Overloaded, StoreUnavailable
+
+    async with make_api() as api:
+        assert (await api.register("alice")).status_code == 201
+        service = api.runtime.service
+        if fault == "overloaded":
+            async def failing(*args: Any) -> bool:
+                raise Overloaded(1.0)
+
+            monkeypatch.setattr(service.passwords, "verify", failing)
+        else:
+            async def failing(*args: Any, **kw: Any) -> Any:
+                raise StoreUnavailable()
+
+            monkeypatch.setattr(service.users, "user_by_name", failing)
+        limit = api.runtime.settings.login_ip_max_failures + 1
+        for _ in range(limit):
+            assert (await api.login("alice")).status_code == 503
+        monkeypatch.undo()
+        answer = await api.login("alice")
+        assert answer.status_code == 200, answer.text
