@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
@@ -23,13 +24,36 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+class _Headers(Headers):
+    """``get`` without raising: Starlette's goes through ``__getitem__`` and
+    a ``KeyError`` for every absent header, and most requests lack several
+    of the ones keyturn asks for (``DPoP``, ``Refresh``, ``Cookie``, ...)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        wanted = key.lower().encode("latin-1")
+        for name, value in self._list:
+            if name == wanted:
+                return value.decode("latin-1")
+        return default
+
+
+class EdgeRequest(Request):
+    """The request the endpoints see: Starlette's, with ``_Headers``."""
+
+    @property
+    def headers(self) -> Headers:
+        if not hasattr(self, "_headers"):
+            self._headers = _Headers(scope=self.scope)
+        return self._headers
+
+
 def _plain(endpoint: Endpoint) -> ASGIApp:
     """``endpoint`` as an ASGI app. An exception goes straight to the app's
     exception middleware, whose handlers are the same ones Starlette's own
     adapter would have run here (keyturn mounts no per-route middleware)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await endpoint(Request(scope, receive, send))
+        response = await endpoint(EdgeRequest(scope, receive, send))
         await response(scope, receive, send)
 
     return app

@@ -5,6 +5,7 @@ answers and errors. The only place a ``KeyturnError`` becomes a status code.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -50,17 +51,25 @@ class JSONBytes(Response):
         self.raw_headers = [*(raw_headers or ()), (b"content-length", b"%d" % len(body)), _JSON_TYPE]
 
 
+@functools.lru_cache(maxsize=256)
+def _iso_second(whole: int) -> str:
+    """``iso`` per whole second, remembered: answers given in the same second
+    share their issue and expiry times, and formatting is a large part of
+    building the token answer."""
+    return iso(whole)
+
+
 def token_body(pair: TokenPair) -> dict[str, Any]:
     return {
         "token_type": pair.token_type,
         "access_token": pair.access_token,
         "expires_in": int(pair.access_expires_at - int(pair.issued_at)),
-        "access_token_expires_at": iso(pair.access_expires_at),
+        "access_token_expires_at": _iso_second(int(pair.access_expires_at)),
         "refresh_token": pair.refresh_token,
         "refresh_token_expires_in": max(0, int(pair.refresh_expires_at - pair.issued_at)),
-        "refresh_token_expires_at": iso(pair.refresh_expires_at),
-        "session_expires_at": iso(pair.session_expires_at),
-        "issued_at": iso(pair.issued_at),
+        "refresh_token_expires_at": _iso_second(int(pair.refresh_expires_at)),
+        "session_expires_at": _iso_second(int(pair.session_expires_at)),
+        "issued_at": _iso_second(int(pair.issued_at)),
         "session_id": pair.session_id,
     }
 

@@ -4,12 +4,13 @@ would, and leaves 404, 405 and the slash redirect to Starlette."""
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 
 from keyturn.config import Settings
 from keyturn.http.app import create_app
-from keyturn.http.dispatch import ExactRouter
+from keyturn.http.dispatch import EdgeRequest, ExactRouter
 from keyturn.http.wire import NO_STORE, JSONBytes
 from keyturn.service.wiring import build_runtime
 from tests.conftest import Api
@@ -68,3 +69,12 @@ def test_json_bytes_has_the_general_responses_headers(status: int, headers: dict
     general = Response(body, status, headers=headers, media_type="application/json")
     assert fast.raw_headers == general.raw_headers
     assert (fast.status_code, fast.body) == (general.status_code, general.body)
+
+
+def test_edge_request_headers_read_like_starlettes() -> None:
+    scope = {"type": "http", "headers": [(b"dpop", b"a"), (b"x-two", b"1"), (b"x-two", b"2")]}
+    ours, theirs = EdgeRequest(scope).headers, Request(scope).headers
+    for name in ("DPoP", "dpop", "x-two", "refresh", "cookie"):
+        assert ours.get(name) == theirs.get(name)
+        assert ours.get(name, "d") == theirs.get(name, "d")
+    assert ours.getlist("x-two") == ["1", "2"]
