@@ -16,6 +16,7 @@ from starlette.responses import Response
 from keyturn.clock import iso
 from keyturn.core import credentials
 from keyturn.errors import BadRequest, KeyturnError, PayloadTooLarge
+from keyturn.http.deadline import receive_before
 from keyturn.http.edge import NO_STORE as NO_STORE, render
 from keyturn.logs import CURRENT
 from keyturn.service.tokens import TokenPair
@@ -107,19 +108,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     receive = request.receive  # the ASGI messages themselves: no generator per request
+    deadline = asyncio.get_running_loop().time() + BODY_READ_TIMEOUT
     try:
-        async with asyncio.timeout(BODY_READ_TIMEOUT):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    raise ClientDisconnect()
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"the request body must be at most {limit} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
+        while True:
+            message = await receive_before(receive, deadline)
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body must be at most {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
     except TimeoutError:
         raise BadRequest("the request body took too long to arrive") from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
