@@ -78,3 +78,11 @@ def test_edge_request_headers_read_like_starlettes() -> None:
         assert ours.get(name) == theirs.get(name)
         assert ours.get(name, "d") == theirs.get(name, "d")
     assert ours.getlist("x-two") == ["1", "2"]
+
+
+def test_router_middleware_keeps_starlettes_path() -> None:
+    async def endpoint(request: object) -> Response:
+        return Response("x")
+
+    router = ExactRouter([Route("/x", endpoint, methods=["GET"])], max_body_size=10)
+    assert router.exact == {}
