@@ -16,13 +16,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError, StoreUnavailable
 from keyturn.http import oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
+from keyturn.http.dispatch import App, PlainRoute
 from keyturn.http.docs import DocsPage
 from keyturn.http.openapi import openapi_document
 from keyturn.http.revocations import revocations
@@ -120,7 +121,7 @@ def create_app(
         finally:
             await rt.close()
 
-    routes: list[BaseRoute] = [Route(path, fn, methods=[method]) for method, path, fn, _ in ROUTES]
+    routes: list[BaseRoute] = [PlainRoute(path, fn, methods=[method]) for method, path, fn, _ in ROUTES]
     document = openapi_document(ROUTES, metrics_protected=bool(rt.settings.metrics_token))
 
     async def openapi(request: Request) -> Response:
@@ -128,17 +129,17 @@ def create_app(
 
     docs = DocsPage()
     routes += [
-        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
-        Route("/docs", docs.page, methods=["GET"], include_in_schema=False),
-        Route("/docs/static/{name}", docs.asset, methods=["GET"], include_in_schema=False),
+        PlainRoute("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        PlainRoute("/docs", docs.page, methods=["GET"], include_in_schema=False),
+        PlainRoute("/docs/static/{name}", docs.asset, methods=["GET"], include_in_schema=False),
     ]
     metrics = observe.Metrics()
     account = AccountPage()
     routes += [
-        Route("/account", account.page, methods=["GET"]),
-        Route("/account/static/{name}", account.asset, methods=["GET"]),
+        PlainRoute("/account", account.page, methods=["GET"]),
+        PlainRoute("/account/static/{name}", account.asset, methods=["GET"]),
     ]
-    app = Starlette(
+    app = App(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(observe.ObserveMiddleware, runtime=rt, metrics=metrics)],

@@ -15,11 +15,13 @@ worker answers for the whole server, not for itself.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from keyturn.http.tally import Counts, Latency, Tally
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -57,6 +59,46 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+# (name, help, labels) of each family, in exposition order.
+LOGINS = ("keyturn_logins", "Login attempts by outcome.", ("outcome",))
+REFRESHES = ("keyturn_refreshes", "Refresh attempts by outcome (rotated, grace_retry, reused, ...).", ("outcome",))
+REVOCATIONS = ("keyturn_revocations", "Sessions revoked, by reason.", ("reason",))
+STORE_ERRORS = ("keyturn_store_errors", "Requests that failed because a store was unavailable.", ("route",))
+REQUESTS = ("keyturn_http_requests", "HTTP requests by route template, method and status.", ("route", "method", "status"))
+LATENCY = ("keyturn_http_request_duration_seconds", "Request latency by route template.", ("route", "method"))
+COUNTERS = (LOGINS, REFRESHES, REVOCATIONS, STORE_ERRORS, REQUESTS)
+
+
+class CounterSink(Protocol):
+    def inc(self, key: tuple[str, ...], amount: float = 1) -> None: ...
+
+
+class LatencySink(Protocol):
+    def observe(self, key: tuple[str, ...], seconds: float) -> None: ...
+
+
+class _Shared:
+    """A prometheus-client metric (multiprocess mode: each increment goes to
+    the worker's file at once), label children cached: ``.labels()`` takes a
+    lock and hashes on each call."""
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self.metric = metric
+        self.children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, key: tuple[str, ...]) -> Any:
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self.metric.labels(*key)
+        return child
+
+    def inc(self, key: tuple[str, ...], amount: float = 1) -> None:
+        self._child(key).inc(amount)
+
+    def observe(self, key: tuple[str, ...], seconds: float) -> None:
+        self._child(key).observe(seconds)
+
+
 class Metrics:
     """The keyturn_ metrics of one app."""
 
@@ -65,59 +107,39 @@ class Metrics:
         # Decided once, like prometheus-client itself decides at import.
         self.multiprocess_dir = os.environ.get(MULTIPROCESS_ENV) or None
         r = self.registry
-        self.logins = Counter("keyturn_logins", "Login attempts by outcome.", ["outcome"], registry=r)
-        self.refreshes = Counter(
-            "keyturn_refreshes", "Refresh attempts by outcome (rotated, grace_retry, reused, ...).",
-            ["outcome"], registry=r,
-        )
-        self.revocations = Counter(
-            "keyturn_revocations", "Sessions revoked, by reason.", ["reason"], registry=r,
-        )
-        self.store_errors = Counter(
-            "keyturn_store_errors", "Requests that failed because a store was unavailable.", ["route"], registry=r,
-        )
-        self.requests = Counter(
-            "keyturn_http_requests", "HTTP requests by route template, method and status.",
-            ["route", "method", "status"], registry=r,
-        )
-        self.latency = Histogram(
-            "keyturn_http_request_duration_seconds", "Request latency by route template.",
-            ["route", "method"], buckets=BUCKETS, registry=r,
-        )
-        # Label children cached: .labels() takes a lock and hashes each call.
-        self._latency: dict[tuple[str, str], Any] = {}
-        self._requests: dict[tuple[str, str, int], Any] = {}
-        self._outcomes: dict[tuple[int, str], Any] = {}
-
-    def _count(self, counter: Counter, kind: int, label: str) -> None:
-        child = self._outcomes.get((kind, label))
-        if child is None:
-            child = self._outcomes[(kind, label)] = counter.labels(label)
-        child.inc()
+        counters: list[CounterSink]
+        latency: LatencySink
+        if self.multiprocess_dir is None:
+            local = [Counts(name, doc, labels) for name, doc, labels in COUNTERS]
+            local_latency = Latency(LATENCY[0], LATENCY[1], LATENCY[2], BUCKETS)
+            r.register(Tally([*local, local_latency]))
+            counters, latency = list(local), local_latency
+        else:
+            counters = [_Shared(Counter(name, doc, labels, registry=r)) for name, doc, labels in COUNTERS]
+            latency = _Shared(Histogram(LATENCY[0], LATENCY[1], LATENCY[2], buckets=BUCKETS, registry=r))
+        self.logins, self.refreshes, self.revocations, self.store_errors, self.requests = counters
+        self.latency = latency
+        # Status code → its label, made once.
+        self._status: dict[int, str] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float, code: str | None, grace: bool) -> None:
-        key = (route, method)
-        child = self._latency.get(key)
-        if child is None:
-            child = self._latency[key] = self.latency.labels(route, method)
-        child.observe(seconds)
-        rkey = (route, method, status)
-        counter = self._requests.get(rkey)
-        if counter is None:
-            counter = self._requests[rkey] = self.requests.labels(route, method, str(status))
-        counter.inc()
+        self.latency.observe((route, method), seconds)
+        label = self._status.get(status)
+        if label is None:
+            label = self._status[status] = str(status)
+        self.requests.inc((route, method, label))
         if code == "store_unavailable":
-            self.store_errors.labels(route).inc()
+            self.store_errors.inc((route,))
         if route in REFRESH_ROUTES:
             if status == 200:
-                self._count(self.refreshes, 0, "grace_retry" if grace else "rotated")
+                self.refreshes.inc(("grace_retry" if grace else "rotated",))
             elif code is not None:
-                self._count(self.refreshes, 0, REFRESH_OUTCOMES.get(code, code))
+                self.refreshes.inc((REFRESH_OUTCOMES.get(code, code),))
         elif route in LOGIN_ROUTES:
             if status == 200:
-                self._count(self.logins, 1, "success")
+                self.logins.inc(("success",))
             elif code is not None:
-                self._count(self.logins, 1, code)
+                self.logins.inc((code,))
 
     def observe_event(self, type: str, detail: dict[str, Any]) -> None:
         reason = REVOCATION_EVENTS.get(type)
@@ -125,7 +147,7 @@ class Metrics:
             return
         count = detail.get("sessions", 1)
         if isinstance(count, int) and count > 0:
-            self.revocations.labels(reason).inc(count)
+            self.revocations.inc((reason,), count)
 
     def render(self) -> bytes:
         """The exposition text: this app's counts, or with several workers

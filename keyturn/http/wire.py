@@ -5,16 +5,18 @@ answers and errors. The only place a ``KeyturnError`` becomes a status code.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from keyturn.clock import iso
 from keyturn.core import credentials
 from keyturn.errors import BadRequest, KeyturnError, PayloadTooLarge
+from keyturn.http.deadline import receive_before
 from keyturn.http.edge import NO_STORE as NO_STORE, render
 from keyturn.logs import CURRENT
 from keyturn.service.tokens import TokenPair
@@ -31,17 +33,44 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+_JSON_TYPE = (b"content-type", b"application/json")
+_NO_STORE_RAW = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in NO_STORE.items()]
+
+
+class JSONBytes(Response):
+    """Serialized JSON answered as it is, its header list built directly:
+    the same headers, in the same order, as ``Response(body, status,
+    headers, media_type="application/json")``, without the per-header
+    re-encoding of the general constructor (the token answer is the hot path)."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200, raw_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [*(raw_headers or ()), (b"content-length", b"%d" % len(body)), _JSON_TYPE]
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(whole: int) -> str:
+    """``iso`` per whole second, remembered: answers given in the same second
+    share their issue and expiry times, and formatting is a large part of
+    building the token answer."""
+    return iso(whole)
+
+
 def token_body(pair: TokenPair) -> dict[str, Any]:
     return {
         "token_type": pair.token_type,
         "access_token": pair.access_token,
         "expires_in": int(pair.access_expires_at - int(pair.issued_at)),
-        "access_token_expires_at": iso(pair.access_expires_at),
+        "access_token_expires_at": _iso_second(int(pair.access_expires_at)),
         "refresh_token": pair.refresh_token,
         "refresh_token_expires_in": max(0, int(pair.refresh_expires_at - pair.issued_at)),
-        "refresh_token_expires_at": iso(pair.refresh_expires_at),
-        "session_expires_at": iso(pair.session_expires_at),
-        "issued_at": iso(pair.issued_at),
+        "refresh_token_expires_at": _iso_second(int(pair.refresh_expires_at)),
+        "session_expires_at": _iso_second(int(pair.session_expires_at)),
+        "issued_at": _iso_second(int(pair.issued_at)),
         "session_id": pair.session_id,
     }
 
@@ -55,7 +84,7 @@ def token_response(pair: TokenPair, *, include_refresh: bool = True) -> Response
     body = token_body(pair)
     if not include_refresh:
         del body["refresh_token"]
-    return Response(orjson.dumps(body), 200, headers=NO_STORE, media_type="application/json")
+    return JSONBytes(orjson.dumps(body), 200, _NO_STORE_RAW)
 
 
 def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
@@ -65,7 +94,7 @@ def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
     if ctx is not None:
         ctx.code = exc.code
     status, body, headers = render(exc, oauth=oauth)
-    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+    return JSONBytes(orjson.dumps(body), status, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()])
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -78,16 +107,23 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"the request body must be at most {limit} bytes")
     chunks: list[bytes] = []
     size = 0
+    receive = request.receive  # the ASGI messages themselves: no generator per request
+    deadline = asyncio.get_running_loop().time() + BODY_READ_TIMEOUT
     try:
-        async with asyncio.timeout(BODY_READ_TIMEOUT):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"the request body must be at most {limit} bytes")
-                chunks.append(chunk)
+        while True:
+            message = await receive_before(receive, deadline)
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body must be at most {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
     except TimeoutError:
         raise BadRequest("the request body took too long to arrive") from None
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json(request: Request, limit: int, *, optional: bool = False) -> dict[str, Any]:
