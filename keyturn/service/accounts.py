@@ -88,6 +88,7 @@ class Accounts:
     ) -> TokenPair:
         name = normalize_username(username)
         secret = check_password_shape(password)  # 400 before any hashing
+        self.passwords.has_room()  # a full queue refuses before any store is touched
         # Throttled before the password is looked at: while locked, the right
         # password gets the same 429 as a wrong one.
         attempt = await self.throttle.reserve_login(name, ip, self.clock.now())

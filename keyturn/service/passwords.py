@@ -6,9 +6,11 @@ work whether or not the account exists (no enumeration by timing).
 Admission, because refreshes are the traffic that keeps people logged in
 and a login storm must not starve them:
 
-* hashes run in a pool of their own (threads sized from the cores this
-  process may run on; argon2 releases the GIL), so the event loop and the
-  default executor — what a refresh uses — never wait behind a hash;
+* hashes run in a pool of their own, one thread per core this process may
+  run on (argon2 releases the GIL and runs its lanes in threads of its own:
+  a second pool thread on one core only adds memory and cache pressure the
+  event loop feels), so the event loop and the default executor — what a
+  refresh uses — never wait behind a hash;
 * its threads, and the lane threads argon2 starts from them, run at the
   lowest CPU priority (Linux ``SCHED_IDLE``, else nice 19): on a core the
   event loop shares, the scheduler would otherwise split it evenly between
@@ -72,7 +74,7 @@ class PasswordHasher:
         self._ph = _Argon2(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
         self._dummy = self._ph.hash("keyturn dummy password for unknown users")
         # Each running hash holds memory_cost KiB: threads bound the memory.
-        self.threads = threads or max(2, usable_cores())
+        self.threads = threads or usable_cores()
         self.queue = queue or 8 * self.threads
         self._pool = ThreadPoolExecutor(
             self.threads, thread_name_prefix="keyturn-argon2", initializer=lowest_cpu_priority,
@@ -91,6 +93,17 @@ class PasswordHasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def pending(self) -> int:
+        """Hashes running or waiting."""
+        return self._pending
+
+    def has_room(self) -> None:
+        """Raise ``Overloaded`` now if a check would be refused: a login
+        turned away before it touches a store costs the event loop next to
+        nothing, and under a storm the refusals are most of the traffic."""
+        self._admit(self.queue, self._pending)
 
     def _admit(self, limit: int, pending: int) -> None:
         if pending >= limit:

@@ -100,3 +100,40 @@ async def test_our_own_failures_are_not_counted_as_guesses(
         monkeypatch.undo()
         answer = await api.login("alice")
         assert answer.status_code == 200, answer.text
+
+
+async def test_a_login_refused_for_a_full_queue_touches_no_store(
+    make_api: Callable[..., Any], gate: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a login storm the refusals are most of the traffic: each must
+    cost the event loop next to nothing — no throttle reservation, no user
+    lookup — so refreshes keep the loop."""
+    async with make_api(store_timeout=10.0) as api:
+        assert (await api.register("alice")).status_code == 201
+        hold_hashes(api, gate, monkeypatch, "_verify")
+        service = api.runtime.service
+        queue = service.passwords.queue
+        admitted = [
+            asyncio.ensure_future(api.login(f"ghost{i}", "a wrong password")) for i in range(queue)
+        ]  # unknown users hash too (the dummy hash), each on its own account counter
+        async with asyncio.timeout(HANG_GUARD):
+            while service.passwords.pending < queue:
+                await asyncio.sleep(0.01)
+        touched: list[str] = []
+        real_reserve, real_lookup = service.throttle.reserve_login, service.users.user_by_name
+
+        async def reserve(*args: Any, **kw: Any) -> Any:
+            touched.append("reserve")
+            return await real_reserve(*args, **kw)
+
+        async def lookup(*args: Any, **kw: Any) -> Any:
+            touched.append("lookup")
+            return await real_lookup(*args, **kw)
+
+        monkeypatch.setattr(service.throttle, "reserve_login", reserve)
+        monkeypatch.setattr(service.users, "user_by_name", lookup)
+        refused = await api.login("alice")
+        assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
+        assert touched == []
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(*admitted), HANG_GUARD)
