@@ -1,7 +1,8 @@
 """The hot path's lease on PostgreSQL and MariaDB: hot statements reuse the
 connection they checked out for a few milliseconds instead of going through
 the pool each time, yet the pool keeps counting it, gets it back soon, and
-never sees again a connection whose statement was cancelled."""
+never sees again a connection whose statement was cancelled. A cold call
+waiting under steady hot load: ``test_one_pool.py``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from keyturn.core.sessions import Session
 from keyturn.stores.sql.hot import MysqlHotPath, PostgresHotPath
 from keyturn.stores.sql.store import SqlStore
 
@@ -76,41 +76,6 @@ async def test_hot_statements_within_the_lease_take_no_checkout(
         assert pool.checkedout() == 1  # leased: the pool still counts it
         assert await _all_given_back(pool, within=4 * long_lease)  # given back once idle
     finally:
-        await store.close()
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-async def test_a_cold_call_is_served_under_steady_hot_load(clean_sql_url: Callable[[str], str], engine: str) -> None:
-    """One connection, hot statements on it without pause: a login queued in
-    the pool still gets it (a lease kept while reused would starve it until
-    the pool timeout)."""
-    store = SqlStore.from_url(clean_sql_url(engine), pool_size=1, pool_timeout=3, timeout=5.0)
-    await store.migrate()
-    now = time.time()
-    sid = secrets.token_hex(11)
-    await store.create_session(
-        Session(sid, "u1", secrets.token_bytes(32), now, now + 3600, now + 3600), max_sessions=0, now=now
-    )
-    stop = asyncio.Event()
-    reads = 0
-
-    async def reader() -> None:
-        nonlocal reads
-        while not stop.is_set():
-            assert await store.get_session(sid) is not None
-            reads += 1
-
-    readers = [asyncio.ensure_future(reader()) for _ in range(8)]
-    try:
-        while reads < 200:  # the hot path is busy
-            await asyncio.sleep(0.001)
-        for _ in range(5):  # logins, each a transaction through SQLAlchemy
-            other = Session(secrets.token_hex(11), "u2", secrets.token_bytes(32), now, now + 3600, now + 3600)
-            await asyncio.wait_for(store.create_session(other, max_sessions=3, now=now), 2.0)
-        assert not any(r.done() for r in readers)  # served while the hot load went on
-    finally:
-        stop.set()
-        await asyncio.gather(*readers)
         await store.close()
 
 
