@@ -57,11 +57,16 @@ async def test_the_server_sees_exactly_the_one_pool(clean_sql_url: Callable[[str
         await store.close()
 
 
-async def test_sqlite_cold_path_is_served_under_steady_hot_load(tmp_path: Path) -> None:
-    """SQLite's one connection is shared by concurrent hot statements; a
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb"])
+async def test_the_cold_path_is_served_under_steady_hot_load(
+    tmp_path: Path, clean_sql_url: Callable[[str], str], engine: str
+) -> None:
+    """One connection, shared by concurrent hot statements (SQLite) or
+    leased to them for a few milliseconds at a time (``hot._Pooled``): a
     login queued behind them still gets it while they keep coming (it would
-    otherwise wait for the store timeout and fail with 503)."""
-    store = SqlStore.from_url(f"sqlite:///{tmp_path}/one.db", timeout=5.0)
+    otherwise wait for the pool timeout and fail with 503)."""
+    url = f"sqlite:///{tmp_path}/one.db" if engine == "sqlite" else clean_sql_url(engine)
+    store = SqlStore.from_url(url, timeout=5.0, pool_size=1, pool_timeout=3)
     await store.migrate()
     now = time.time()
     sid = secrets.token_hex(11)
