@@ -23,7 +23,7 @@ from keyturn.stores.sql.hot import HotPath
 from keyturn.stores.sql.schema import counters, denylist, dpop_jti, resource_clients
 
 _C, _D, _J, _R = counters.c, denylist.c, dpop_jti.c, resource_clients.c
-_RESERVE_TRIES = 8  # a turn is lost only to a reset or re-create landing in between
+_RESERVE_TRIES = 8  # a turn is lost only to a purge or a first insert landing in between
 
 
 async def _insert_or_false(conn: AsyncConnection, stmt: Any) -> bool:
@@ -51,8 +51,9 @@ class SqlSecurityStore:
             return {}
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(_C.key, _C.count, _C.last_at).where(_C.key.in_(list(keys)), _C.expires_at > now)
-            )
+                sa.select(_C.key, _C.count, _C.last_at)
+                .where(_C.key.in_(list(keys)), _C.expires_at > now, _C.count > 0)
+            )  # a row at zero is a reset counter (see ``reset``)
             # Positional: ``Row.count`` is tuple.count, not the column.
             return {str(r[0]): Counter(int(r[1]), float(r[2])) for r in rows}
 
@@ -78,8 +79,11 @@ class SqlSecurityStore:
 
     @guarded()
     async def reset(self, key: str) -> None:
+        # To zero, not deleted: a row that vanished between a racing
+        # reservation's statements would read as "at the limit" there.
+        # ``counters`` hides rows at zero; the purge removes them at expiry.
         async with self.engine.begin() as conn:
-            await conn.execute(counters.delete().where(_C.key == key))
+            await conn.execute(counters.update().where(_C.key == key).values(count=0))
 
     @guarded()
     async def reserve(self, key: str, *, limit: int, now: float, expires_at: float) -> Counter | None:
@@ -95,9 +99,9 @@ class SqlSecurityStore:
                 expires_at=expires_at,
             )
         )
-        # Until the slot is taken or the limit is seen: a success elsewhere
-        # may delete the row between our statements (``reset``), and that
-        # must not read as "at the limit" (a spurious 429).
+        # Until the slot is taken or the limit is seen: a row created or
+        # purged by someone else between our statements must not read as
+        # "at the limit" (a spurious 429).
         for _ in range(_RESERVE_TRIES):
             taken, row = await self._bump(bump, key)
             if taken is not None or limit < 1:
