@@ -196,7 +196,6 @@ class SqliteHotPath(_Pooled):
 
     _CLOCK = "((julianday('now') - 2440587.5) * 86400.0)"  # SQLite's own clock, epoch seconds
     _GREATEST = "max"
-    LEASE = 0.005
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
