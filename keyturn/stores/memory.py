@@ -61,6 +61,14 @@ class MemoryStore:
         if user_id in self.users:
             self.users[user_id] = dataclasses.replace(self.users[user_id], password_hash=password_hash)
 
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        self._check()
+        user = self.users.get(user_id)
+        if user is None or user.password_hash != verified:
+            return False
+        self.users[user_id] = dataclasses.replace(user, password_hash=new)
+        return True
+
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         self._check()
         if user_id not in self.users:

@@ -37,6 +37,12 @@ class UserStore(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        """Replace the hash only if it is still ``verified`` (compare-and-set),
+        in one atomic step; returns whether it was replaced. A login that
+        re-hashes the password it checked must never write it back over a
+        password change that landed in between."""
+
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         """Returns whether the user exists."""
 

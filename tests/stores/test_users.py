@@ -65,3 +65,15 @@ async def test_list_users_oldest_first(database: Any) -> None:
         await database.add_user(User(secrets.token_hex(16), name, "h", T0 + i))
     assert [u.username for u in await database.list_users()] == ["carol", "alice", "bob"]
     assert len(await database.list_users(limit=2)) == 2
+
+
+async def test_upgrade_password_hash_replaces_only_the_hash_it_was_given(database: Any) -> None:
+    """Compare-and-set: the upgrade after a login names the hash it verified."""
+    alice = user("alice")
+    await database.add_user(alice)
+    assert await database.upgrade_password_hash(alice.id, verified="hash", new="upgraded")
+    await database.set_password_hash(alice.id, "changed")  # a password change lands
+    assert not await database.upgrade_password_hash(alice.id, verified="upgraded", new="stale")
+    assert not await database.upgrade_password_hash("no-such-id", verified="changed", new="x")
+    found = await database.user_by_id(alice.id)
+    assert found is not None and found.password_hash == "changed"

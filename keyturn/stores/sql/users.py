@@ -52,6 +52,18 @@ class SqlUsers(SqlBase):
             await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
 
     @guarded()
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        # One UPDATE whose WHERE names the old value: the database's own
+        # row lock makes the compare and the set one step.
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                users.update()
+                .where(users.c.id == user_id, users.c.password_hash == verified)
+                .values(password_hash=new)
+            )
+        return bool(res.rowcount)
+
+    @guarded()
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
