@@ -30,7 +30,13 @@ def old_argon2(password: str) -> str:
     return argon2.PasswordHasher(time_cost=1, memory_cost=512, parallelism=1).hash(password)
 
 
-STALE_HASHES = {"argon2-old-parameters": old_argon2}
+def imported_bcrypt(password: str) -> str:
+    import bcrypt
+
+    return "{bcrypt}" + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+STALE_HASHES = {"argon2-old-parameters": old_argon2, "imported-bcrypt": imported_bcrypt}
 
 
 @pytest.fixture
