@@ -48,6 +48,15 @@ class MemoryStore:
             raise UsernameTaken()
         self.users[user.id] = user
 
+    async def add_users(self, users: Sequence[User]) -> None:
+        self._check()
+        names = {u.username for u in self.users.values()}
+        for user in users:
+            if user.username in names:
+                raise UsernameTaken()  # before any insert: all or none
+            names.add(user.username)
+        self.users.update((u.id, u) for u in users)
+
     async def user_by_name(self, username: str) -> User | None:
         self._check()
         return next((u for u in self.users.values() if u.username == username), None)

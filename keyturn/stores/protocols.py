@@ -31,6 +31,11 @@ class UserStore(Protocol):
     async def add_user(self, user: User) -> None:
         """Insert; raises ``UsernameTaken`` if the normalised name exists."""
 
+    async def add_users(self, users: Sequence[User]) -> None:
+        """Insert all of ``users`` or none (one transaction): raises
+        ``UsernameTaken`` if any normalised name exists (an import is all
+        or nothing)."""
+
     async def user_by_name(self, username: str) -> User | None: ...
 
     async def user_by_id(self, user_id: str) -> User | None: ...

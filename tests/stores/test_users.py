@@ -77,3 +77,19 @@ async def test_upgrade_password_hash_replaces_only_the_hash_it_was_given(databas
     assert not await database.upgrade_password_hash("no-such-id", verified="changed", new="x")
     found = await database.user_by_id(alice.id)
     assert found is not None and found.password_hash == "changed"
+
+
+async def test_add_users_inserts_all_or_none(database: Any) -> None:
+    """An import is one step: a name already taken, or twice in the batch,
+    leaves no user of the batch behind."""
+    await database.add_users([])
+    await database.add_user(user("carol"))
+    with pytest.raises(UsernameTaken):
+        await database.add_users([user("alice"), user("carol"), user("bob")])
+    with pytest.raises(UsernameTaken):
+        await database.add_users([user("alice"), user("bob"), user("Alice")])
+    assert [u.username for u in await database.list_users()] == ["carol"]
+    disabled = User(secrets.token_hex(16), "dave", "hash", T0 + 1, disabled=True)
+    await database.add_users([user("alice"), disabled])
+    assert {u.username for u in await database.list_users()} == {"carol", "alice", "dave"}
+    assert await database.user_by_name("dave") == disabled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,13 @@ from keyturn.stores.sql.schema import users
 
 def _user(row: Any) -> User:
     return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
+
+
+def _row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id, "username": user.username, "password_hash": user.password_hash,
+        "created_at": user.created_at, "disabled": user.disabled,
+    }
 
 
 class SqlUsers(SqlBase):
@@ -31,6 +39,16 @@ class SqlUsers(SqlBase):
                         created_at=user.created_at, disabled=user.disabled,
                     )
                 )
+        except IntegrityError:
+            raise UsernameTaken() from None
+
+    @guarded()
+    async def add_users(self, users_: Sequence[User]) -> None:
+        if not users_:
+            return
+        try:
+            async with self.engine.begin() as conn:  # one transaction: all rows or none
+                await conn.execute(users.insert(), [_row(u) for u in users_])
         except IntegrityError:
             raise UsernameTaken() from None
 
