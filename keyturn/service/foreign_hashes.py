@@ -72,10 +72,11 @@ def verify(stored: str, password: str) -> bool:
     """True iff ``password`` matches ``stored``; False for a mismatch and
     for anything that is not an acceptable hash."""
     try:
-        parsed = parse(stored)
-    except BadRequest:
+        return parse(stored).check(password)
+    except (BadRequest, ValueError, OverflowError):
+        # Unacceptable, or a library refusing its own parameters: either
+        # way no match, and a login answers 401, never 500.
         return False
-    return parsed.check(password)
 
 
 def parse(stored: str) -> Parsed:
