@@ -6,6 +6,7 @@ first login."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import argon2
 import bcrypt
@@ -191,3 +192,17 @@ async def test_a_refused_hash_in_the_store_is_a_wrong_password_at_login(rt: Runt
     await rt.stores.users.set_password_hash(user_id, _bcrypt_cost(31))  # would take days
     with pytest.raises(InvalidCredentials):
         await rt.service.login("alice", PASSWORD, ip=None, user_agent=None)
+
+
+@pytest.mark.parametrize(
+    ("password", "status"),
+    [(PASSWORD, 200), (PASSWORD + "x", 401), ("é" * 500, 401), ("x" * 73, 401)],
+)
+async def test_over_http_an_imported_bcrypt_user_gets_200_or_401_never_500(
+    api: Any, password: str, status: int
+) -> None:
+    assert (await api.register()).status_code == 201
+    user = await api.runtime.stores.users.user_by_name("alice")
+    await api.runtime.stores.users.set_password_hash(user.id, MAKERS["spring-bcrypt"](PASSWORD))
+    r = await api.login(password=password)
+    assert r.status_code == status, r.text
