@@ -143,9 +143,10 @@ async def import_users(
     """Write ``records`` in one step after checking each against the store."""
     fresh: list[User] = []
     skipped = 0
+    there = {u.username: u for u in await users.users_by_names([r.username for r in records])}
     for record in records:
         user = new_user(record, now)
-        existing = await users.user_by_name(record.username)
+        existing = there.get(record.username)
         if existing is None:
             fresh.append(user)
         elif existing.password_hash == record.password_hash or skip_existing:

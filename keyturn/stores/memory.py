@@ -65,6 +65,11 @@ class MemoryStore:
         self._check()
         return self.users.get(user_id)
 
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        self._check()
+        wanted = set(usernames)
+        return [u for u in self.users.values() if u.username in wanted]
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._check()
         if user_id in self.users:

@@ -40,6 +40,10 @@ class UserStore(Protocol):
 
     async def user_by_id(self, user_id: str) -> User | None: ...
 
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        """The users among these normalised names, in no particular order:
+        an import checks thousands of names in a few round trips."""
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
     async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:

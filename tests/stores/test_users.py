@@ -93,3 +93,11 @@ async def test_add_users_inserts_all_or_none(database: Any) -> None:
     await database.add_users([user("alice"), disabled])
     assert {u.username for u in await database.list_users()} == {"carol", "alice", "dave"}
     assert await database.user_by_name("dave") == disabled
+
+
+async def test_users_by_names_finds_the_ones_there_in_chunks(database: Any) -> None:
+    names = [f"user{i}" for i in range(1200)]  # more than one query's worth
+    await database.add_users([User(secrets.token_hex(16), n, "h", T0) for n in names[::3]])
+    found = await database.users_by_names([*names, "nobody"])
+    assert sorted(u.username for u in found) == sorted(names[::3])
+    assert await database.users_by_names([]) == []

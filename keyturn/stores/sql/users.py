@@ -14,6 +14,9 @@ from keyturn.stores.sql.engine import guarded
 from keyturn.stores.sql.schema import users
 
 
+NAMES_PER_QUERY = 500  # well under every driver's bound-parameter limit
+
+
 def _user(row: Any) -> User:
     return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
 
@@ -57,6 +60,16 @@ class SqlUsers(SqlBase):
         async with self.engine.connect() as conn:
             row = (await conn.execute(users.select().where(users.c.username == username))).first()
         return _user(row) if row else None
+
+    @guarded()
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        found: list[User] = []
+        async with self.engine.connect() as conn:
+            for i in range(0, len(usernames), NAMES_PER_QUERY):
+                chunk = list(usernames[i:i + NAMES_PER_QUERY])
+                rows = await conn.execute(users.select().where(users.c.username.in_(chunk)))
+                found.extend(_user(r) for r in rows)
+        return found
 
     @guarded()
     async def user_by_id(self, user_id: str) -> User | None:
