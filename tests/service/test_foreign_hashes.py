@@ -22,29 +22,34 @@ from tests.service.conftest import new_user
 
 def django_hash(hasher: str) -> Callable[[str], str]:
     def make(password: str) -> str:
-        import django
-        from django.conf import settings
         from django.contrib.auth import hashers
 
-        if not settings.configured:  # another test may have configured Django first
-            settings.configure(SECRET_KEY="test", INSTALLED_APPS=[])
-            django.setup()
-        # The hasher passed as an instance, so whichever settings won, the
-        # real Django hasher class makes the hash (with light parameters).
-        instances = {
-            "pbkdf2_sha256": hashers.PBKDF2PasswordHasher,
-            "pbkdf2_sha1": hashers.PBKDF2SHA1PasswordHasher,
-            "argon2": hashers.Argon2PasswordHasher,
-            "bcrypt_sha256": hashers.BCryptSHA256PasswordHasher,
-            "bcrypt": hashers.BCryptPasswordHasher,
-            "scrypt": hashers.ScryptPasswordHasher,
-        }
-        cls = instances[hasher]
-        light = type("Light", (cls,), {"iterations": 1000, "rounds": 4, "memory_cost": 1024, "time_cost": 1,
-                                        "parallelism": 1, "work_factor": 2**10})
+        # The real Django hasher class, with light parameters, handed to
+        # make_password as an instance: that needs no Django settings (and
+        # configuring them here would change the Django another test runs).
+        light = type("Light", (DJANGO_HASHERS[hasher],), {
+            "iterations": 1000, "rounds": 4, "memory_cost": 1024, "time_cost": 1, "parallelism": 1,
+            "work_factor": 2**10,
+        })
         return str(hashers.make_password(password, hasher=light()))
 
     return make
+
+
+def _django_hashers() -> dict[str, type]:
+    from django.contrib.auth import hashers
+
+    return {
+        "pbkdf2_sha256": hashers.PBKDF2PasswordHasher,
+        "pbkdf2_sha1": hashers.PBKDF2SHA1PasswordHasher,
+        "argon2": hashers.Argon2PasswordHasher,
+        "bcrypt_sha256": hashers.BCryptSHA256PasswordHasher,
+        "bcrypt": hashers.BCryptPasswordHasher,
+        "scrypt": hashers.ScryptPasswordHasher,
+    }
+
+
+DJANGO_HASHERS = _django_hashers()
 
 
 def bcrypt_hash(prefix: str) -> Callable[[str], str]:
@@ -206,3 +211,16 @@ async def test_over_http_an_imported_bcrypt_user_gets_200_or_401_never_500(
     await api.runtime.stores.users.set_password_hash(user.id, MAKERS["spring-bcrypt"](PASSWORD))
     r = await api.login(password=password)
     assert r.status_code == status, r.text
+
+
+@pytest.mark.parametrize("hasher", sorted(DJANGO_HASHERS))
+def test_djangos_hashers_at_their_default_cost_are_accepted(hasher: str) -> None:
+    """Each Django hasher at the parameters Django ships: the cost bounds
+    leave room for them."""
+    from django.contrib.auth import hashers
+
+    stored = hashers.make_password(PASSWORD, hasher=DJANGO_HASHERS[hasher]())
+    assert stored.startswith(hasher + "$")
+    foreign_hashes.describe(stored)
+    assert foreign_hashes.verify(stored, PASSWORD)
+    assert not foreign_hashes.verify(stored, PASSWORD + "x")
