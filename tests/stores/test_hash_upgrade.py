@@ -77,9 +77,11 @@ async def test_a_password_change_racing_the_upgrade_is_never_undone(rt: Runtime,
     await rt.stores.users.set_password_hash(user.id, STALE_HASHES[stale](PASSWORD))
     reached, release = gate_upgrade_of(rt, PASSWORD)
     racing = asyncio.create_task(login(rt))  # verifies the stale hash, then upgrades
-    await asyncio.wait_for(reached.wait(), 30)
-    await rt.service.change_password(claims, PASSWORD, NEW_PASSWORD)
-    release.set()
+    try:
+        await asyncio.wait_for(reached.wait(), 30)
+        await rt.service.change_password(claims, PASSWORD, NEW_PASSWORD)
+    finally:
+        release.set()
     await asyncio.wait_for(racing, 30)
     stored = await rt.stores.users.user_by_id(user.id)
     assert stored is not None
