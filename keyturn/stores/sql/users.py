@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,15 @@ from keyturn.stores.sql.schema import users
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
+    claims = json.loads(row.claims) if row.claims else {}
+    return User(
+        row.id, row.username, row.password_hash, row.created_at, bool(row.disabled),
+        claims=claims if isinstance(claims, dict) else {}, scope=row.scope or None,
+    )
+
+
+def _claims_text(claims: dict[str, Any]) -> str | None:
+    return json.dumps(claims, separators=(",", ":"), ensure_ascii=False) if claims else None
 
 
 class SqlUsers(SqlBase):
@@ -29,6 +38,7 @@ class SqlUsers(SqlBase):
                     users.insert().values(
                         id=user.id, username=user.username, password_hash=user.password_hash,
                         created_at=user.created_at, disabled=user.disabled,
+                        claims=_claims_text(user.claims), scope=user.scope,
                     )
                 )
         except IntegrityError:
@@ -55,6 +65,14 @@ class SqlUsers(SqlBase):
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
+        return bool(res.rowcount)
+
+    @guarded()
+    async def set_claims(self, user_id: str, claims: dict[str, Any], scope: str | None) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                users.update().where(users.c.id == user_id).values(claims=_claims_text(claims), scope=scope)
+            )
         return bool(res.rowcount)
 
     @guarded()
