@@ -63,11 +63,11 @@ def clients_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HE
         return list(await rt.stores.clients.list_clients())
 
     rows = [
-        {"id": c.id, "name": c.name, "scope": c.scope or "", "created": iso(c.created_at),
-         "status": "disabled" if c.disabled else "active"}
+        {"id": c.id, "name": c.name, "created": iso(c.created_at), "status": "disabled" if c.disabled else "active",
+         "scope": c.scope}
         for c in with_runtime(run)
     ]
-    ops.print_output(rows, ["id", "name", "scope", "created", "status"], json_out=json_out, empty="no clients")
+    ops.print_output(rows, ["id", "name", "created", "status", "scope"], json_out=json_out, empty="no clients")
 
 
 def keys_new_master_key() -> None:
