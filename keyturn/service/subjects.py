@@ -60,20 +60,22 @@ class Subjects:
         """Replace the user's claims (``None``: keep them) and scope
         (``...``: keep it; ``None`` or ``""``: none). Every session of the
         user carries them from its next refresh on: they are stored beside
-        the credential version, which each rotate reads."""
+        the credential version, which each rotate reads. That copy is
+        written even when nothing changed, so running the command again
+        repairs a copy a failed write left behind."""
         new_claims = user.claims if claims is None else check_claims(claims)
         new_scope = user.scope if scope is ... else check_scope(scope)
-        if new_claims == user.claims and new_scope == user.scope:
-            return user
+        changed = new_claims != user.claims or new_scope != user.scope
         grants = Grants(new_claims, new_scope)
         # The user record first, then the copy the session store reads: a
         # login that read the record before this writes its copy only where
         # none exists, so it never writes the old claims back.
-        if not await self.users.set_claims(user.id, new_claims, new_scope):
+        if changed and not await self.users.set_claims(user.id, new_claims, new_scope):
             raise NotFound("no such user")
         await self.sessions.set_grants(user.id, None if grants.empty else grants.encode())
-        await self.events.record("claims_changed", self.clock.now(), user_id=user.id, scope=new_scope,
-                                 claims=sorted(new_claims))
+        if changed:  # names only: claim values may be personal data
+            await self.events.record("claims_changed", self.clock.now(), user_id=user.id, scope=new_scope,
+                                     claims=sorted(new_claims))
         return User(user.id, user.username, user.password_hash, user.created_at, user.disabled,
                     claims=new_claims, scope=new_scope)
 
@@ -93,7 +95,8 @@ class Subjects:
         now = self.clock.now()
         jkt = await self.dpop.bind(dpop, now)
         user = await self._external_user(sub, new_claims, None if new_scope is ... else new_scope, now)
-        user = await self.set_claims(user, claims=new_claims, scope=new_scope)
+        if new_claims is not None or new_scope is not ...:
+            user = await self.set_claims(user, claims=new_claims, scope=new_scope)
         # As at login: the credential version first, then the user, so a
         # disable racing this leaves no session behind.
         version = await self.sessions.credential_version(sub)

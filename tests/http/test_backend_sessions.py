@@ -134,3 +134,32 @@ async def test_max_sessions_applies(make_api: Any) -> None:
 async def test_the_openapi_document_lists_the_backend_endpoints(api: Api) -> None:
     paths = (await api.client.get("/openapi.json")).json()["paths"]
     assert "post" in paths["/backend/sessions"] and "post" in paths["/backend/sessions/revoke"]
+
+
+async def test_a_dpop_proof_binds_the_backend_session(api: Api, backend: Backend) -> None:
+    """RFC 9449: the proof the end user's client made for this request binds
+    the session to its key, as at login; its refresh then needs that key."""
+    from tests.dpop_client import DpopKey
+
+    key = DpopKey()
+    base = "http://keyturn.test"
+    proof = key.proof("POST", f"{base}/backend/sessions", iat=api.clock.now())
+    r = await api.client.post("/backend/sessions", json={"subject": "frank"}, auth=backend, headers={"dpop": proof})
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP", r.text
+    claims = await api.runtime.service.verify_access(r.json()["access_token"])
+    assert claims.cnf_jkt == key.jkt
+    assert (await api.refresh(r.json()["refresh_token"])).status_code == 401  # no proof
+    proof = key.proof("POST", f"{base}/auth/refresh", iat=api.clock.now())
+    assert (await api.refresh(r.json()["refresh_token"], headers={"dpop": proof})).status_code == 200
+
+
+async def test_the_end_users_address_binds_the_session(make_api: Any) -> None:
+    """``ip`` in the body is the end user's: with binding enforced, their
+    own refresh from that network passes, and the backend's does not."""
+    async with make_api(ip_binding="enforce") as api:
+        backend = await add_client(api, "sessions:issue")
+        r = await issue(api, backend, {"subject": "gina", "ip": "198.51.100.20"})
+        assert r.status_code == 200
+        assert (await api.refresh(r.json()["refresh_token"])).json()["code"] == "binding_mismatch"  # from 203.0.113.7
+        session = await api.runtime.stores.sessions.get_session(r.json()["session_id"])
+        assert session.login_ip == "198.51.100.20"
