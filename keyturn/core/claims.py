@@ -55,6 +55,8 @@ def check_claims(raw: object, *, field_name: str = "claims") -> dict[str, Any]:
         size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8"))
     except (TypeError, ValueError):
         raise BadRequest(f"{field_name} must hold JSON values only") from None
+    except RecursionError:  # nested far past what 2 KiB can hold
+        raise BadRequest(f"{field_name} must be at most {MAX_CLAIMS_BYTES} bytes serialised") from None
     if size > MAX_CLAIMS_BYTES:
         raise BadRequest(f"{field_name} must be at most {MAX_CLAIMS_BYTES} bytes serialised (got {size})")
     return dict(raw)
