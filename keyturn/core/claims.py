@@ -25,10 +25,12 @@ MAX_SCOPE_CHARS = 1024
 MAX_SUBJECT_CHARS = 200
 
 # RFC 7519 §4.1 registered claims, and every claim keyturn sets or checks
-# (RFC 9068 §2.2, RFC 9449 §6 ``cnf``, RFC 8693 ``act``/``may_act``).
+# (RFC 9068 §2.2, RFC 9449 §6 ``cnf``, RFC 8693 ``act``/``may_act``), and the
+# members keyturn's RFC 7662 introspection answer sets beside the claims.
 RESERVED = frozenset({
     "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
     "sid", "cnf", "client_id", "scope", "typ", "auth_time", "acr", "amr", "act", "may_act",
+    "active", "token_type",
 })
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
