@@ -12,7 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keyturn.errors import BadRequest, UnauthorizedClient
+from keyturn.errors import BadRequest, InvalidClient, UnauthorizedClient
+from keyturn.http.revocations import resource_client
 from keyturn.http.routes import client_ip, dpop_request, runtime
 from keyturn.http.wire import MAX_UA, NO_STORE, JSONResponse, read_json, token_response, user_agent
 from keyturn.service.resource_clients import authenticate_basic
@@ -23,8 +24,15 @@ _ISSUE_FIELDS = frozenset({"subject", "claims", "scope", "ip", "user_agent"})
 
 
 async def _backend(request: Request) -> ResourceClient:
-    """The calling backend client, checked before the body is read."""
-    client = await authenticate_basic(runtime(request).stores.clients, request.headers.get("authorization"))
+    """The calling backend client, checked before the body is read. A
+    resource server (``KEYTURN_RESOURCE_CLIENTS``, or registered without
+    ``sessions:issue``) is known but not allowed: 403."""
+    rt = runtime(request)
+    try:
+        client = await authenticate_basic(rt.stores.clients, request.headers.get("authorization"))
+    except InvalidClient:
+        resource_client(request, rt.settings)  # InvalidClient again when it is not one either
+        raise UnauthorizedClient() from None
     if not client.allows(ISSUE):
         raise UnauthorizedClient()
     return client

@@ -76,6 +76,14 @@ async def test_a_resource_client_may_not(api: Api, path: str) -> None:
     assert r.status_code == 403 and r.json()["code"] == "unauthorized_client"
 
 
+async def test_a_configured_resource_client_may_not(make_api: Any) -> None:
+    async with make_api(resource_clients="rs:rs-secret-0123456789") as api:
+        r = await issue(api, httpx.BasicAuth("rs", "rs-secret-0123456789"), {"subject": "u-1"})
+        assert r.status_code == 403 and r.json()["code"] == "unauthorized_client"
+        r = await issue(api, httpx.BasicAuth("rs", "wrong-secret-0123456789"), {"subject": "u-1"})
+        assert r.status_code == 401 and r.json()["code"] == "invalid_client"
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({}, "subject"),
     ({"subject": ""}, "subject"),
