@@ -36,8 +36,9 @@ def via(url: str, port: int) -> str:
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb", "redis"])
 async def test_a_warm_refresh_with_claims_is_one_round_trip(
     engine: str, request: pytest.FixtureRequest, make_settings: Callable[..., Settings],
+    clean_sql_url: Callable[[str], str],
 ) -> None:
-    url = request.getfixturevalue({"postgresql": "postgres_url", "mariadb": "mysql_url", "redis": "redis_url"}[engine])
+    url = request.getfixturevalue("redis_url") if engine == "redis" else clean_sql_url(engine)
     target = urlsplit(url)
     proxy = FaultProxy(target.hostname or "127.0.0.1", target.port or 0)
     await proxy.start()
