@@ -57,7 +57,10 @@ def _end_user(body: dict[str, Any], request: Request) -> tuple[str | None, str |
             raise BadRequest("ip must be an IPv4 or IPv6 address") from None
     if ua is not None and not isinstance(ua, str):
         raise BadRequest("user_agent must be a string")
-    return (ip if ip is not None else client_ip(request)), (ua[:MAX_UA] or None if ua is not None else user_agent(request))
+    if ip is None:
+        ip = client_ip(request)
+    ua = user_agent(request) if ua is None else (ua[:MAX_UA] or None)
+    return ip, ua
 
 
 async def issue(request: Request) -> Response:
