@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     signing_alg: Algorithm = Field("EdDSA", description="Access-token signature algorithm.")
     issuer: str = Field("keyturn", description="`iss` claim of access tokens.")
     audience: str = Field("keyturn", description="`aud` claim of access tokens.")
+    first_party_client_id: str = Field(
+        "keyturn-app", min_length=1, max_length=128,
+        description="`client_id` claim (RFC 9068 §2.2) of access tokens from `/auth/login`: your own app.")
     registration: Literal["open", "closed"] = Field("open", description="Whether `POST /auth/register` is open.")
     master_key: str | None = Field(
         None, repr=False, description="Master key (base64, 32 bytes): encrypts signing keys, derives the refresh "

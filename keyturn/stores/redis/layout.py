@@ -29,7 +29,12 @@ from keyturn.core.sessions import Session
 
 F_CV, F_REVOKED, F_SALT32 = 0x1, 0x2, 0x4
 # Presence bits of the optional strings, in their order in the value.
-TEXTS = (("lip", 0x8), ("ua", 0x10), ("llip", 0x20), ("lua", 0x40), ("jkt", 0x80), ("rvr", 0x100))
+# ``cid`` (the client the session was issued to) came last and later: a
+# reader that knows only the first six stops before it, and its bit is one
+# that reader ignores, so the previous release still reads these values.
+TEXTS = (
+    ("lip", 0x8), ("ua", 0x10), ("llip", 0x20), ("lua", 0x40), ("jkt", 0x80), ("rvr", 0x100), ("cid", 0x800),
+)
 F_SAME_IP, F_SAME_UA = 0x200, 0x400
 VERSION = 0x2000
 _VERSION_MASK = 0xE000
@@ -77,6 +82,7 @@ def unpack(session_id: str, user_id: str, raw: bytes) -> Session:
         idle_expires_at=iexp, generation=gen, rotated_at=rat, last_used_at=lat,
         login_ip=text["lip"], user_agent=text["ua"], last_ip=text["llip"], last_user_agent=text["lua"],
         dpop_jkt=text["jkt"], revoked_at=rvat, revoke_reason=text["rvr"], credential_version=cv,
+        client_id=text["cid"],
     )
 
 
@@ -98,7 +104,7 @@ def fields(s: Session) -> list[str | bytes]:
         num(s.rotated_at), num(s.last_used_at), str(s.credential_version),
         "" if s.revoked_at is None else num(s.revoked_at), s.salt,
         opt(s.login_ip), opt(s.user_agent), opt(s.last_ip), opt(s.last_user_agent), opt(s.dpop_jkt),
-        opt(s.revoke_reason),
+        opt(s.revoke_reason), opt(s.client_id),
     ]
 
 
