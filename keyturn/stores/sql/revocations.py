@@ -4,7 +4,7 @@ so every replica serves the same feed."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.stores.protocols import Revocation
 from keyturn.stores.sql.engine import guarded
@@ -21,7 +21,12 @@ class SqlRevocationLog:
     @guarded()
     async def add_revocations(self, sids: list[str], *, exp: float, now: float) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(revocations.insert(), [{"sid": s, "exp": exp, "at": now} for s in sids])
+            await self.append(conn, sids, exp=exp, now=now)
+
+    @staticmethod
+    async def append(conn: AsyncConnection, sids: list[str], *, exp: float, now: float) -> None:
+        """The entries, in the caller's open transaction (committed by it)."""
+        await conn.execute(revocations.insert(), [{"sid": s, "exp": exp, "at": now} for s in sids])
 
     @guarded()
     async def revocations_after(self, after_id: int, *, now: float, limit: int) -> list[Revocation]:
