@@ -122,7 +122,10 @@ class Probe:
 
     def url(self, path_or_url: str) -> str:
         url = urljoin(self.base_url, path_or_url.lstrip("/")) if not path_or_url.startswith(("http://", "https://")) else path_or_url
-        host = urlsplit(url).hostname or ""
+        try:
+            host = httpx.URL(url).raw_host.decode("ascii")  # as the connection names it (IDNA, lower case)
+        except httpx.InvalidURL as exc:
+            raise NotAllowed(f"{path_or_url!r} is not a URL the audit can use: {exc}") from None
         if host not in self._allowed_hosts:
             if not self.allow_remote:
                 addresses = loopback_addresses(host)
