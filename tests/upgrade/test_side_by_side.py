@@ -8,7 +8,8 @@ order: two old replicas serve; a new replica starts (and migrates the
 schema); chained clients alternate between old and new replicas; an old
 replica restarts after the migration (it must start); then the old replicas
 retire and a second new replica takes over. Every refresh must be 200, every
-access token accepted by the next replica: 0 logouts, 0 × 429.
+access token accepted by the next replica: 0 logouts, 0 × 429; and a logout
+on either release ends the session on the other.
 """
 
 from __future__ import annotations
@@ -119,6 +120,19 @@ def rounds(fleet: Fleet, clients: list[Client], phase: str) -> None:
             fleet.record(f"{phase}: {client.name} access token on {there.url}", me)
 
 
+def logouts_cross(fleet: Fleet, name: str, logs_in: Server, logs_out: Server) -> None:
+    """A logout on one release ends the session on the other (the refresh
+    after it is refused there: a logout that works, not one we caused)."""
+    client = Client(name)
+    log_in(fleet, client, logs_in)
+    r = httpx.post(logs_out.url + "/auth/logout", headers={"authorization": f"Bearer {client.access}"}, timeout=30)
+    if r.status_code != 204:
+        fleet.failures.append(f"{name}: logout on {logs_out.url}: {r.status_code} {r.text[:200]}")
+    r = httpx.post(logs_in.url + "/auth/refresh", json={"refresh_token": client.refresh}, timeout=30)
+    if r.status_code != 401:
+        fleet.failures.append(f"{name}: refresh after logout on {logs_in.url}: {r.status_code} {r.text[:200]}")
+
+
 def run_side_by_side(old_code: Path, tmp: Path, postgres_url: str, redis_url: str) -> Fleet:
     env = {
         "KEYTURN_MASTER_KEY": new_master_key(), "KEYTURN_DATABASE_URL": postgres_url,
@@ -138,6 +152,8 @@ def run_side_by_side(old_code: Path, tmp: Path, postgres_url: str, redis_url: st
             log_in(fleet, client, fleet.new[0])  # sessions the new release creates
         clients += late
         rounds(fleet, clients, "old and new")
+        logouts_cross(fleet, "out-on-new", fleet.old[0], fleet.new[0])
+        logouts_cross(fleet, "out-on-old", fleet.new[0], fleet.old[1])
 
         restarted = fleet.old.pop(0)
         stop_server(restarted)
