@@ -54,15 +54,23 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     def pin(self, host: str, addresses: Iterable[str]) -> None:
         self.pins[host.strip("[]").lower()] = tuple(addresses)
 
+    def addresses(self, host: str) -> tuple[str, ...]:
+        """Where a connection to ``host`` may go (``LookupError``: nowhere)."""
+        addresses = self.pins.get(host.strip("[]").lower())
+        if addresses is None:
+            if self.strict:
+                raise LookupError(f"{host} was not checked by the loopback guard")
+            return (host,)
+        return addresses
+
     async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = self.pins.get(host.strip("[]").lower())
-        if addresses is None:
-            if self.strict:
-                raise httpcore.ConnectError(f"{host} was not checked by the loopback guard")
-            addresses = (host,)
+        try:
+            addresses = self.addresses(host)
+        except LookupError as exc:
+            raise httpcore.ConnectError(str(exc)) from None
         error: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:
             try:

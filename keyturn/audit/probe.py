@@ -135,6 +135,14 @@ class Probe:
             self._allowed_hosts.add(host)
         return url
 
+    def addresses(self, url: str) -> tuple[str, ...]:
+        """The addresses a connection of our own to ``url``'s host may dial
+        (checked and pinned by ``url``); ``NotAllowed`` for none."""
+        try:
+            return self._pins.addresses(httpx.URL(self.url(url)).raw_host.decode("ascii"))
+        except LookupError as exc:
+            raise NotAllowed(str(exc)) from None
+
     @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")

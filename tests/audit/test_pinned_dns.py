@@ -7,6 +7,7 @@ before any packet leaves (traffic stays on 127.0.0.0/8)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from typing import Any
@@ -53,8 +54,22 @@ def rebinding_dns(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReques
             raise OSError(f"refused by the test: {host} -> {addresses}")
         return await real_connect(addresses[0], remote_port, **kw)
 
+    real_open = asyncio.open_connection
+
+    async def open_connection(host: Any, port: Any, **kw: Any) -> Any:
+        """The race's own connections (``keyturn.audit.burst``)."""
+        try:
+            addresses = [str(ipaddress.ip_address(str(host)))]
+        except ValueError:
+            addresses = [info[4][0] for info in lookup(str(host), port)]
+        attempted.extend(addresses)
+        if not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+            raise OSError(f"refused by the test: {host} -> {addresses}")
+        return await real_open(addresses[0], port, **kw)
+
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
     monkeypatch.setattr(anyio, "connect_tcp", connect)
+    monkeypatch.setattr(asyncio, "open_connection", open_connection)
     return attempted
 
 
@@ -79,6 +94,8 @@ def test_a_name_that_rebinds_mid_audit_keeps_every_connection_on_the_checked_add
     assert rebinding_dns, "the audit made no connection at all"
     assert set(rebinding_dns) == {"127.0.0.1"}, rebinding_dns
     assert seed.requests_seen() > 0
+    race = {r["id"]: r for r in run.json()["results"]}["race-no-fork"]
+    assert race["status"] != "SKIP", race  # the race's own connections were made, and pinned
 
 
 def test_a_name_that_is_not_loopback_when_the_probe_pins_it_is_refused(rebinding_dns: list[str]) -> None:
