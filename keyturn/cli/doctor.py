@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from keyturn.clock import SystemClock
 from keyturn.config import Settings, lifetime_warnings, unknown_variables
-from keyturn.errors import ConfigError, KeyturnError
+from keyturn.errors import KeyturnError
 
 Status = Literal["ok", "warn", "fail"]
 KEY_MAX_AGE_DAYS = 90
@@ -103,10 +103,6 @@ async def check_store(name: str, url: str, store: Any) -> Check:
     return Check(name, "ok", f"reachable, {ms:.1f} ms per round trip")
 
 
-# A newer schema this build may run on: a warning, and the keys are checked.
-FINISH_UPGRADE = "finish the rolling upgrade: run the newer release everywhere"
-
-
 async def check_migrations(store: Any) -> Check:
     engine = getattr(store, "engine", None)
     if engine is None:
@@ -127,8 +123,8 @@ async def check_migrations(store: Any) -> Check:
     if current is not None and not knows(script, current):
         try:
             return Check("migrations", "warn", newer_schema(script, current, floor),
-                         FINISH_UPGRADE)
-        except ConfigError as exc:
+                         "finish the rolling upgrade: run the newer release everywhere")
+        except KeyturnError as exc:  # the refusal the service would start with
             return Check("migrations", "fail", exc.description, "run the release that migrated the database")
     return Check("migrations", "warn", f"schema at {current or 'nothing'}, code expects {head}",
                  "run `keyturn db upgrade` (the service also migrates on start)")
@@ -222,7 +218,7 @@ async def diagnose(settings: Settings) -> list[Check]:
             migrations = await check_migrations(rt.stores.database)
             checks.append(migrations)
             now = SystemClock().now()
-            if migrations.status == "ok" or migrations.fix == FINISH_UPGRADE:
+            if migrations.status == "ok":
                 checks.append(await check_keys(rt, now))
             else:
                 checks.append(Check("signing keys", "warn", "not checked: the schema is not migrated", ""))
