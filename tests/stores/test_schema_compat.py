@@ -136,3 +136,19 @@ def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
     proc = keyturn(["users", "list"], env, tmp_path)
     assert_one_line(proc, 2, "keyturn: error: the database schema is at revision 0099_from_the_future, "
                              "newer than this build knows")
+
+
+@pytest.mark.parametrize("floor, status", [(LAST_OF_0_1, "warn"), ("0098_drops_a_column", "fail")])
+async def test_doctor_tells_a_newer_schema_apart(tmp_path: Path, floor: str, status: str) -> None:
+    from keyturn.cli.doctor import check_migrations
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path}/doctor.db")
+    try:
+        await store.migrate()
+        assert (await check_migrations(store)).status == "ok"
+        await set_records(store, "0099_from_the_future", floor)
+        check = await check_migrations(store)
+        assert (check.status, check.detail.split(",")[0]) == (
+            status, "the database schema is at revision 0099_from_the_future")
+    finally:
+        await store.close()
