@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from keyturn.errors import ConfigError
 from keyturn.service.masterkey import new_master_key
-from keyturn.stores.sql.migrations import FLOOR_TABLE, VERSION_TABLE, floor_of, recorded, scripts
+from keyturn.stores.sql.migrations import (
+    FLOOR_TABLE, VERSION_TABLE, alembic_config, floor_of, recorded, scripts, write_floor,
+)
 from keyturn.stores.sql.store import SqlStore
 from tests.cli.test_startup_failures import assert_one_line, keyturn
 
@@ -83,10 +86,18 @@ async def test_a_migrated_database_records_its_revision_and_the_floor(fresh: Cal
 
 async def test_a_database_of_release_0_1_is_adopted_and_migrated(fresh: Callable[[], SqlStore]) -> None:
     store = fresh()
-    await store.migrate()
-    async with store.engine.begin() as conn:  # back to what 0.1 left: 0006, no feed lock
-        await conn.execute(sa.text("DROP TABLE kt_feed_lock"))
-    await set_records(store, None, LAST_OF_0_1)
+
+    def as_release_0_1_left_it(c: sa.Connection) -> None:
+        existing = sa.MetaData()
+        existing.reflect(c)
+        existing.drop_all(c)  # a server database comes migrated: start from nothing
+        command.upgrade(alembic_config(c), LAST_OF_0_1)
+        c.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+        write_floor(c, LAST_OF_0_1)  # 0.1 kept its revision in this table
+
+    async with store.engine.begin() as conn:
+        await conn.run_sync(as_release_0_1_left_it)
+    assert await records(store) == (None, LAST_OF_0_1)
     await store.migrate()
     head = scripts().get_current_head()
     assert await records(store) == (head, LAST_OF_0_1)

@@ -86,7 +86,7 @@ def newer_schema(script: ScriptDirectory, current: str, floor: str | None) -> st
             f"every revision after {floor} is expand-only, so this build runs on it unchanged")
 
 
-def _write_floor(connection: sa.Connection, floor: str | None) -> None:
+def write_floor(connection: sa.Connection, floor: str | None) -> None:
     table = sa.Table(FLOOR_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True))
     table.create(connection, checkfirst=True)
     connection.execute(table.delete())
@@ -108,4 +108,4 @@ def run_upgrade(connection: sa.Connection) -> None:
         log.warning(newer_schema(script, current, recorded(connection, FLOOR_TABLE)))
         return
     command.upgrade(alembic_config(connection), "head")
-    _write_floor(connection, floor_of(script, script.get_current_head()))
+    write_floor(connection, floor_of(script, script.get_current_head()))
