@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 
 from keyturn.core.sessions import Session
+from keyturn.stores.redis.layout import KNOWN
 from keyturn.stores.redis.sessions import RedisSessionStore
 from tests.stores.test_conformance import T0, make_session, new_user
 from tests.stores.test_redis_layout import rstore  # noqa: F401  (the fixture)
 
-NEWER_BIT = 0x800  # the first presence bit this build leaves unused
+NEWER_BIT = next(1 << i for i in range(16) if not KNOWN & 1 << i)  # the first bit this build leaves unused
 NEWER_FIELD = b"\x05hello"  # length + bytes, as the known optional fields are written
 
 
