@@ -126,6 +126,16 @@ revocations = sa.Table(
     sa.Index("ix_kt_revocations_exp", "exp"),
 )
 
+# One row (id 1) that every revocation insert updates first, in its own
+# transaction (migration 0007_feed_order): inserts take ids one transaction
+# at a time, so ids become visible in the order they were taken.
+feed_lock = sa.Table(
+    "kt_feed_lock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
 
 # --- the shared security state (migration 0003) ------------------------------
 
