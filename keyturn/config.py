@@ -308,9 +308,37 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{env}: {message}") from None
 
 
+def unknown_file_keys(path: Path) -> list[str]:
+    """One warning per key or table of the TOML file that is no setting, as
+    for environment variables: settings are top-level keys, so a table
+    (``[keyturn]``) hides every key in it."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return []  # load_settings refuses such a file with its own line
+    known = list(Settings.model_fields)
+    found = []
+    for key, value in data.items():
+        if key in known:
+            continue
+        where = f"KEYTURN_CONFIG_FILE {path}"
+        if isinstance(value, dict):
+            inside = [k for k in value if k in known]
+            hint = (f"; move {', '.join(inside)} to the top of the file, above any [table]" if inside
+                    else "; settings are top-level keys (access_token_ttl = 1800), not tables")
+            found.append(f"{where}: [{key}] is not a keyturn setting and is ignored{hint}")
+            continue
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        found.append(f"{where}: {key} is not a keyturn setting and is ignored{hint}")
+    return found
+
+
 def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
     """One warning per ``KEYTURN_*`` variable that is no setting (a typo
-    would otherwise be ignored in silence), naming the closest real one."""
+    would otherwise be ignored in silence), naming the closest real one;
+    likewise for the keys of the ``KEYTURN_CONFIG_FILE`` it names."""
     env = os.environ if environ is None else environ
     known = [f"KEYTURN_{name.upper()}" for name in Settings.model_fields]
     found = []
@@ -323,7 +351,8 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
         close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
         found.append(f"{name} is not a keyturn setting and is ignored{hint}")
-    return found
+    config_file = env.get("KEYTURN_CONFIG_FILE")
+    return found + (unknown_file_keys(Path(config_file)) if config_file else [])
 
 
 def lifetime_warnings(settings: Settings) -> list[str]:

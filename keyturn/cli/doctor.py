@@ -66,7 +66,7 @@ def check_master_key(settings: Settings) -> Check:
 def check_settings(settings: Settings) -> list[Check]:
     found = [Check("configuration", "ok", "settings load")]
     for line in unknown_variables():
-        found.append(Check("configuration", "warn", line, "fix the variable's name or unset it"))
+        found.append(Check("configuration", "warn", line, "fix the name, or remove it where it is set"))
     if settings.argon2_memory_cost < 19_456 or settings.argon2_time_cost < 2:
         found.append(Check("password hashing", "warn",
                            f"argon2id m={settings.argon2_memory_cost} KiB t={settings.argon2_time_cost} is weak",
