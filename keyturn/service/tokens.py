@@ -27,6 +27,7 @@ from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throt
 from keyturn.service.keys import KeySet
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.refresh import Refresh
+from keyturn.service.user_admin import UserAdmin
 from keyturn.stores.protocols import SessionStore, UserStore
 
 __all__ = ["TokenPair", "TokenService"]
@@ -74,6 +75,10 @@ class TokenService:
             settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
             throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
         )
+        self.admin = UserAdmin(
+            settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
+            ending=self.ending,
+        )
         self.rotation = Refresh(
             settings, sessions=sessions, mac=mac, events=events, clock=clock, binding=binding,
             throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
@@ -98,6 +103,15 @@ class TokenService:
 
     async def disable_user(self, username: str) -> User:
         return await self.accounts.disable_user(username)
+
+    async def enable_user(self, username: str) -> User:
+        return await self.admin.enable_user(username)
+
+    async def set_password(self, username: str, password: object) -> tuple[User, int]:
+        return await self.admin.set_password(username, password)
+
+    async def delete_user(self, username: str) -> tuple[User, int]:
+        return await self.admin.delete_user(username)
 
     # --- refresh --------------------------------------------------------------
 

@@ -72,6 +72,10 @@ class MemoryStore:
         self._check()
         return sorted(self.users.values(), key=lambda u: u.created_at)[:limit]
 
+    async def delete_user(self, user_id: str) -> bool:
+        self._check()
+        return self.users.pop(user_id, None) is not None
+
     # --- sessions ---------------------------------------------------------
 
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:

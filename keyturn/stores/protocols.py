@@ -42,6 +42,10 @@ class UserStore(Protocol):
 
     async def list_users(self, limit: int = 1000) -> list[User]: ...
 
+    async def delete_user(self, user_id: str) -> bool:
+        """Remove the user, so the name is free again; returns whether it
+        existed. Events and (revoked) sessions keep the id."""
+
 
 class SessionStore(Protocol):
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:

@@ -65,3 +65,15 @@ async def test_list_users_oldest_first(database: Any) -> None:
         await database.add_user(User(secrets.token_hex(16), name, "h", T0 + i))
     assert [u.username for u in await database.list_users()] == ["carol", "alice", "bob"]
     assert len(await database.list_users(limit=2)) == 2
+
+
+async def test_a_deleted_user_frees_the_name(database: Any) -> None:
+    alice = user("alice")
+    await database.add_user(alice)
+    assert await database.delete_user(alice.id)
+    assert await database.user_by_id(alice.id) is None and await database.user_by_name("alice") is None
+    assert not await database.delete_user(alice.id)
+    again = user("Alice")
+    await database.add_user(again)  # the name is free again, under a new id
+    assert await database.user_by_name("alice") == again
+    assert [u.id for u in await database.list_users()] == [again.id]
