@@ -8,6 +8,7 @@ import difflib
 import ipaddress
 import os
 import tomllib
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -213,8 +214,15 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if scheme_of(value) is None:
+        found = scheme_of(value)
+        if found is None:
             raise ValueError(f"unsupported URL scheme in {value!r}")
+        # A URL that lost its slashes or its host (redis:/oops) would open
+        # a default server, silently.
+        if found.family != "memory" and "://" not in value:
+            raise ValueError(f"{value!r} is not a URL: write {value.partition(':')[0]}://HOST...")
+        if found.family == "redis" and not urlsplit(value).netloc.rpartition("@")[2]:
+            raise ValueError(f"{value!r} names no host: write redis://HOST:6379/0")
         return value
 
     @field_validator("dpop_algs", mode="before")
