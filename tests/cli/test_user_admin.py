@@ -107,3 +107,20 @@ def test_delete_asks_ends_sessions_frees_the_name_and_events_keep_the_id(env: di
     assert on_runtime(env, lambda rt: rt.stores.users.user_by_name("alice")).id != user_id
     assert runner.invoke(app, ["users", "delete", "alice", "--yes"], env=env).exit_code == 0
     assert runner.invoke(app, ["users", "delete", "alice", "--yes"], env=env).exit_code == 1
+
+
+def test_users_add_where_there_is_no_database_says_loudly_what_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in the wrong directory, ``users add`` starts a second deployment
+    (a database and a master key): it says so, where, and what to do."""
+    monkeypatch.chdir(tmp_path)
+    env = {"KEYTURN_DATABASE_URL": "sqlite:///./keyturn.db", **FAST_ARGON2_ENV}
+    result = runner.invoke(app, ["users", "add", "alice"], env=env, input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    warning = result.stderr.strip()
+    assert warning.startswith("keyturn: warning: there was no database here, so this created ")
+    assert str(tmp_path / "keyturn.db") in warning and str(tmp_path / "keyturn.db.master-key") in warning
+    assert "if the service runs elsewhere" in warning
+    again = runner.invoke(app, ["users", "add", "bob"], env=env, input=PASSWORD + "\n")
+    assert again.exit_code == 0 and again.stderr == ""  # said once, when it happened
