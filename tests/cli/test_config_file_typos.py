@@ -45,3 +45,16 @@ def test_every_command_warns_and_doctor_reports_it(tmp_path: Path) -> None:
     assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
     checks = json.loads(runner.invoke(app, ["doctor", "--json"], env=env).stdout)["checks"]
     assert any("did you mean access_token_ttl?" in c["detail"] and c["status"] == "warn" for c in checks)
+
+
+def test_config_names_the_master_key_file_as_the_source(tmp_path: Path) -> None:
+    env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db"}
+    rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["config", "--json"], env=env).stdout)}
+    assert rows["master_key"]["source"] == f"generated into {tmp_path / 'k.db.master-key'} on the first start"
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["config", "--json"], env=env).stdout)}
+    assert rows["master_key"]["source"] == f"key file {tmp_path / 'k.db.master-key'}"
+    assert rows["master_key"]["value"] == "********"
+    table = runner.invoke(app, ["config"], env=env).stdout
+    line = next(x for x in table.splitlines() if x.startswith("KEYTURN_MASTER_KEY "))
+    assert "default" not in line and "key file" in line
