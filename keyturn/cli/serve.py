@@ -96,8 +96,10 @@ def check_listen(host: str, port: int) -> None:
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", envvar="KEYTURN_HOST", help="Address to listen on."),
-    port: int = typer.Option(8000, min=1, max=65535, envvar="KEYTURN_PORT", help="TCP port."),
+    host: str = typer.Option("127.0.0.1", envvar="KEYTURN_HOST", show_envvar=False,
+                             help="Address to listen on (or KEYTURN_HOST)."),
+    port: int = typer.Option(8000, min=1, max=65535, envvar="KEYTURN_PORT", show_envvar=False,
+                          help="TCP port (or KEYTURN_PORT)."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
 ) -> None:
     """Run the HTTP token service (uvicorn, uvloop, httptools).
