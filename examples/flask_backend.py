@@ -28,7 +28,10 @@ from keyturn.verify import Verifier
 def create_app(db_path: str, keyturn_url: str, client_id: str, client_secret: str) -> Flask:
     app = Flask(__name__)
     keyturn = httpx.Client(base_url=keyturn_url, auth=(client_id, client_secret), timeout=10)
-    verifier = Verifier.for_service(keyturn_url, issuer="keyturn", audience="keyturn")
+    # The same client reads the revocation feed, so a logout reaches this
+    # app's own checks before the access token expires.
+    verifier = Verifier.for_service(keyturn_url, issuer="keyturn", audience="keyturn",
+                                    client_id=client_id, client_secret=client_secret)
 
     def db() -> sqlite3.Connection:
         if "db" not in g:

@@ -64,6 +64,12 @@ def test_cli_without_the_server_extra_says_what_to_install() -> None:
     assert done.stdout == ""
 
 
+def test_cli_help_without_the_server_extra_names_no_command() -> None:
+    done = run_light("sys.argv = ['keyturn', '--help']\nfrom keyturn.cli import main\nmain()")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "the keyturn command line needs the server extra: pip install 'keyturn[server]'\n"
+
+
 def test_server_names_load_on_first_use() -> None:
     import keyturn
     from keyturn.http.app import create_app

@@ -137,11 +137,13 @@ def keys_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP)
         {
             "kid": k.kid, "alg": k.alg, "created": iso(k.created_at),
             "state": (
-                "active" if k.kid == active
+                (f"active until {iso(k.retired_at)}" if k.retired_at and k.retired_at > rt_now else "active")
+                if k.kid == active
                 else f"signs from {iso(k.activates_at)}" if k.activates_at and k.activates_at > rt_now
-                else "retired" if k.retired_at else "verify-only"
+                else "retired" if k.retired_at and k.retired_at <= rt_now else "verify-only"
             ),
-            "retired": iso(k.retired_at) if k.retired_at else None,
+            # Only a retirement that happened: one still ahead is in the state.
+            "retired": iso(k.retired_at) if k.retired_at and k.retired_at <= rt_now else None,
         }
         for k in keys
     ]

@@ -1,4 +1,4 @@
-"""``keyturn users add|list|disable``."""
+"""``keyturn users add|list|disable|enable|set-password|delete|set|show``."""
 
 from __future__ import annotations
 
@@ -155,3 +155,82 @@ def users_show(
         typer.echo(f"{key + ':':10}{view[key] if view[key] is not None else '-'}")
     typer.echo(f"{'claims:':10}{json.dumps(view['claims'], ensure_ascii=False)}")
     typer.echo(f"{'scope:':10}{view['scope'] or '-'}")
+
+
+# --- enable, set-password, delete ---------------------------------------------
+
+
+def _new_password(command: str) -> str:
+    """A password from the prompt on a terminal (asked twice), else the first
+    line of stdin, as ``users add`` reads it."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        password = getpass.getpass("new password: ")
+        if password and getpass.getpass("again: ") != password:
+            fail("the two passwords differ", 2)
+    else:
+        password = sys.stdin.readline().rstrip("\n") if sys.stdin is not None else ""
+    if not password:
+        fail(f"a password is needed: type it at the prompt on a terminal, or pipe it on stdin "
+             f"(printf '%s\\n' \"$PW\" | keyturn users {command} NAME)", 2)
+    return password
+
+
+@users_app.command("enable")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again (they log in anew: their sessions ended when disabled).
+
+    Example: keyturn users enable alice
+    """
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.enable_user(name)
+
+    typer.echo(f"enabled {with_runtime(run).username}")
+
+
+@users_app.command("set-password")
+def users_set_password(name: str) -> None:
+    r"""Set a user's password (an operator's reset) and end all of their
+    sessions, access tokens included.
+
+    Examples:
+
+      keyturn users set-password alice                          # prompts twice
+
+      printf '%s\n' "$PW" | keyturn users set-password alice   # reads it from stdin
+    """
+    password = _new_password("set-password")
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.set_password(name, password)
+
+    user, ended = with_runtime(run)
+    typer.echo(f"password set for {user.username}; {ended} session(s) ended")
+
+
+@users_app.command("delete")
+def users_delete(
+    name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a user: their sessions end (access tokens included), the name
+    becomes free, and past security events keep the user's id.
+
+    Examples:
+
+      keyturn users delete alice          # asks first
+
+      keyturn users delete alice --yes
+    """
+    if not yes:
+        try:
+            confirmed = typer.confirm(f"delete user {name} and end all of their sessions?")
+        except typer.Abort:  # no answer (stdin closed)
+            confirmed = False
+        if not confirmed:
+            fail("not deleted: answer y at the prompt, or pass --yes", 1)
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.delete_user(name)
+
+    user, ended = with_runtime(run)
+    typer.echo(f"deleted {user.username} (id {user.id}); {ended} session(s) ended")

@@ -28,6 +28,7 @@ from keyturn.service.keys import KeySet
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.refresh import Refresh
 from keyturn.service.subjects import Subjects
+from keyturn.service.user_admin import UserAdmin
 from keyturn.stores.protocols import SessionStore, UserStore
 
 __all__ = ["TokenPair", "TokenService"]
@@ -78,6 +79,10 @@ class TokenService:
         self.subjects = Subjects(
             users=users, sessions=sessions, accounts=self.accounts, ending=self.ending, events=events, dpop=dpop,
             clock=clock,
+        )
+        self.admin = UserAdmin(
+            settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
+            ending=self.ending,
         )
         self.rotation = Refresh(
             settings, sessions=sessions, mac=mac, events=events, clock=clock, binding=binding,
@@ -131,6 +136,14 @@ class TokenService:
 
     async def find_user(self, name_or_id: str) -> User:
         return await self.subjects.find_user(name_or_id)
+    async def enable_user(self, username: str) -> User:
+        return await self.admin.enable_user(username)
+
+    async def set_password(self, username: str, password: object) -> tuple[User, int]:
+        return await self.admin.set_password(username, password)
+
+    async def delete_user(self, username: str) -> tuple[User, int]:
+        return await self.admin.delete_user(username)
 
     # --- refresh --------------------------------------------------------------
 

@@ -102,6 +102,9 @@ class MemoryStore:
             return False
         self.users[user_id] = dataclasses.replace(self.users[user_id], claims=dict(claims), scope=scope)
         return True
+    async def delete_user(self, user_id: str) -> bool:
+        self._check()
+        return self.users.pop(user_id, None) is not None
 
     # --- sessions ---------------------------------------------------------
 

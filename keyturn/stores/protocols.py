@@ -61,6 +61,10 @@ class UserStore(Protocol):
         """Replace the user's claims and scope; returns whether the user
         exists. The caller also hands them to ``SessionStore.set_grants``."""
 
+    async def delete_user(self, user_id: str) -> bool:
+        """Remove the user, so the name is free again; returns whether it
+        existed. Events and (revoked) sessions keep the id."""
+
 
 @dataclass(frozen=True, slots=True)
 class Rotated:

@@ -128,11 +128,14 @@ def docs_example(name: str) -> str:
     return block.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_scopes_example_of_client_md_as_written(live: Live) -> None:
+def test_the_scopes_example_of_client_md_as_written(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/client.md's adapter example, with only the service's address
     changed to this test's server."""
     from tests.resource.test_adapters import starlette_test_client
 
+    out = cli(live, "clients", "add", "reports")
+    monkeypatch.setenv("KEYTURN_CLIENT_ID", re.search(r"client_id: (\S+)", out).group(1))  # type: ignore[union-attr]
+    monkeypatch.setenv("KEYTURN_CLIENT_SECRET", re.search(r"client_secret: (\S+)", out).group(1))  # type: ignore[union-attr]
     source = docs_example("scopes").replace("http://127.0.0.1:8000", live.url)
     namespace: dict[str, Any] = {}
     exec(compile(source, "docs/client.md", "exec"), namespace)  # noqa: S102 - our own documentation

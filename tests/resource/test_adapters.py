@@ -34,7 +34,7 @@ def kit() -> tuple[Verifier, Callable[..., str], FrozenClock]:
     clock = FrozenClock()
     cipher = KeyCipher(new_master_key().encode())
     stored, key = generate("EdDSA", cipher, clock.now())
-    verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock)
+    verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock, revocations=False)
     verifier.load_jwks({"keys": [orjson.loads(stored.public_jwk)]})
 
     def mint(scope: str | None = "read", exp_in: int = 60, **extra: Any) -> str:

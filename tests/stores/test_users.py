@@ -101,3 +101,13 @@ async def test_users_by_names_finds_the_ones_there_in_chunks(database: Any) -> N
     found = await database.users_by_names([*names, "nobody"])
     assert sorted(u.username for u in found) == sorted(names[::3])
     assert await database.users_by_names([]) == []
+async def test_a_deleted_user_frees_the_name(database: Any) -> None:
+    alice = user("alice")
+    await database.add_user(alice)
+    assert await database.delete_user(alice.id)
+    assert await database.user_by_id(alice.id) is None and await database.user_by_name("alice") is None
+    assert not await database.delete_user(alice.id)
+    again = user("Alice")
+    await database.add_user(again)  # the name is free again, under a new id
+    assert await database.user_by_name("alice") == again
+    assert [u.id for u in await database.list_users()] == [again.id]

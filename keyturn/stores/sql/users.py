@@ -117,3 +117,9 @@ class SqlUsers(SqlBase):
         async with self.engine.connect() as conn:
             rows = await conn.execute(users.select().order_by(users.c.created_at).limit(limit))
             return [_user(r) for r in rows]
+
+    @guarded()
+    async def delete_user(self, user_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(users.delete().where(users.c.id == user_id))
+        return bool(res.rowcount)

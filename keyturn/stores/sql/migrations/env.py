@@ -17,5 +17,11 @@ context.configure(
     version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
 )
+if connection.dialect.name == "mysql" and context.get_context().get_current_revision() is None:
+    # Tables take the database's default character set, and older MySQL and
+    # MariaDB servers default to latin1, where a user agent such as
+    # "Édge ✓" cannot be stored (the login would fail). Before the first
+    # table: make this database's default utf8mb4.
+    connection.exec_driver_sql("ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
 with context.begin_transaction():
     context.run_migrations()
