@@ -67,7 +67,7 @@ type Message =
   | ({ k: "tok" } & Shared)
   | { k: "ask"; e: number }
   | { k: "end" | "out"; sid: string; r?: string }
-  | { k: "claim"; id: number };
+  | { k: "claim"; id: number; t: number };
 
 const text = new TextEncoder();
 const b64u = (b: ArrayBuffer | Uint8Array): string =>
@@ -106,7 +106,7 @@ export class Keyturn {
   private fns: { [E in keyof Events]?: ((d: Events[E]) => void)[] } = {};
   private key?: Promise<CryptoKeyPair>;
   private wake = () => {};
-  private claim?: { id: number; t: number };
+  private cl: { id: number; t: number }[] = [];
 
   constructor(options: Options = {}) {
     this.o = options;
@@ -225,7 +225,7 @@ export class Keyturn {
     } else if (m.k == "ask") {
       if (this.tok && this.exp > m.e) this.post(this.shared());
     } else if (m.k == "claim") {
-      this.claim = { id: m.id, t: Date.now() };
+      this.cl = this.cl.filter((c) => Date.now() - c.t < 3000).concat(m);
     } else if (m.sid == this.sid) {
       this.drop(m.k == "out" ? "signedOut" : "sessionEnded", m.k == "out" ? {} : { reason: m.r! });
     }
@@ -307,14 +307,11 @@ export class Keyturn {
   private lock(fn: (wait: number) => Promise<boolean>): Promise<boolean> {
     const L = navigator.locks;
     if (L) return L.request(this.n, { ifAvailable: true }, (l) => (l ? fn(0) : L.request(this.n, () => fn(250))));
-    // Fallback: announce a claim; whoever claimed first (or, at once, the
-    // lower id) goes ahead, the other waits for its token.
+    // Fallback: announce a claim; the earliest (tabs share the clock; the
+    // lower id breaks a tie) goes ahead, the others wait for its token.
     const id = Math.random(), t = Date.now();
-    this.post({ k: "claim", id });
-    return sleep(60).then(() => {
-      const c = this.claim;
-      return fn(c && t - c.t < 5000 && (c.t < t || c.id < id) ? 3000 : 0);
-    });
+    this.post({ k: "claim", id, t });
+    return sleep(60).then(() => fn(this.cl.some((c) => t - c.t < 3000 && (c.t < t || (c.t == t && c.id < id))) ? 3000 : 0));
   }
 
   private async go(was: string | null, seen: string | null | undefined, wait: number): Promise<boolean> {
@@ -326,7 +323,7 @@ export class Keyturn {
       await this.until(wait);
       if (fresh()) return true;
     }
-    if (was && !this.tok) return false; // signed out or ended while we waited
+    if ((was || seen) && !this.tok) return false; // signed out or ended meanwhile
     let r: Response;
     try {
       r = await this.call("/auth/refresh", this.o.mode == "token" ? { refresh_token: await this.o.store!.get() } : undefined);

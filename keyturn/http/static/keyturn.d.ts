@@ -66,7 +66,7 @@ export declare class Keyturn {
     private fns;
     private key?;
     private wake;
-    private claim?;
+    private cl;
     constructor(options?: Options);
     /** Subscribe to an event; returns the unsubscribe function. */
     on<E extends keyof Events>(event: E, fn: (detail: Events[E]) => void): () => void;
