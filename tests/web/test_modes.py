@@ -16,6 +16,7 @@ from tests.web.harness import ROOT, browser, open_site, refreshes, short_server,
 pytestmark = pytest.mark.slow
 __all__ = ["browser", "short_server"]  # fixtures
 
+LEEWAY = 5  # KEYTURN_CLOCK_LEEWAY's default
 KEY = """new Promise((ok, no) => { const o = indexedDB.open("keyturn"); o.onerror = no;
   o.onsuccess = () => { const r = o.result.transaction("k").objectStore("k").get("dpop");
     r.onsuccess = () => ok({ type: r.result.privateKey.type, extractable: r.result.privateKey.extractable,
@@ -95,4 +96,26 @@ def test_the_example_app_from_the_docs(browser: Any, short_server: Any) -> None:
     page.wait_for_function("document.getElementById('out').textContent === 'Signed out.'")
     other.wait_for_function("document.getElementById('out').textContent === 'Signed out.'", timeout=1_000)
     assert other.locator("#login").is_visible() and problems == []
+    site.context.close()
+
+
+def test_a_401_token_expired_is_refreshed_once_and_each_call_retried_once(browser: Any, short_server: Any) -> None:
+    import jwt
+
+    site = open_site(browser, short_server)
+    tab = site.tab()
+    claims = sign_in(tab)
+    token = tab.evaluate("kt.accessToken()")
+    # claims() is the token's payload, decoded as any JWT library does.
+    assert claims == tab.evaluate("kt.claims()") == jwt.decode(token, options={"verify_signature": False})
+    # The client believes its token is good for an hour (as if the server's
+    # clock had jumped): only the server's 401 tells it otherwise.
+    tab.evaluate("kt.exp += 3600e3; kt.schedule(); 0")
+    wait_until(claims["exp"] + LEEWAY + 1)  # expired even with the server's leeway
+    before = site.metrics()
+    assert tab.evaluate("calls(5)") == [200] * 5
+    assert refreshes(before, site.metrics()) == {"rotated": 1.0, "requests": 1.0}
+    text = httpx.get(short_server.url + "/metrics", timeout=10).text
+    expired = re.search(r'^keyturn_http_requests_total\{method="GET",route="/auth/me",status="401"\} (\S+)$', text, re.M)
+    assert expired and float(expired.group(1)) == 5.0  # each call once refused, once retried
     site.context.close()
