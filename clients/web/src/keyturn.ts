@@ -111,6 +111,7 @@ export class Keyturn {
   constructor(options: Options = {}) {
     this.o = options;
     this.n = options.name || "keyturn";
+    if (options.mode == "token" && !options.store) throw new TypeError("keyturn: token mode needs a store");
     if (options.dpop && !crypto.subtle) {
       console.warn("keyturn: no WebCrypto here (not a secure context?): DPoP is off");
       options.dpop = false;
@@ -267,14 +268,15 @@ export class Keyturn {
   }
 
   private set(s: Shared, event?: "signedIn") {
-    const had = this.tok;
+    const old = this.tok && this.sid;
     ({ t: this.tok, y: this.type, e: this.exp, l: this.life, s: this.skew } = s);
     const claims = this.claims()!;
     this.sid = claims.sid;
     this.schedule();
     this.wake();
     this.wake = () => {};
-    this.emit(event || (had ? "refreshed" : "signedIn"), claims);
+    // Another session (someone signed in again elsewhere) is a new sign-in.
+    this.emit(event || (old == claims.sid ? "refreshed" : "signedIn"), claims);
   }
 
   private async accept(a: any, event?: "signedIn") {
