@@ -13,6 +13,7 @@ import pytest
 from tests.web.harness import Site, browser, events, open_site, refreshes, short_server, sign_in, wait_until
 
 pytestmark = pytest.mark.slow
+LEEWAY = 5  # KEYTURN_CLOCK_LEEWAY's default
 __all__ = ["browser", "short_server"]  # fixtures
 
 
@@ -46,6 +47,34 @@ def test_thirty_calls_in_three_tabs_at_expiry_make_one_refresh(browser: Any, sho
         assert delta == {"rotated": 1.0, "requests": 1.0}, delta
     print(f"refreshes at the server per expiry ({locks}):", seen)
     assert all(not events(page, "sessionEnded") for page in tabs)
+    site.context.close()
+
+
+def test_thirty_calls_in_three_tabs_woken_after_expiry_make_one_refresh(browser: Any, short_server: Any) -> None:
+    """Past expiry for real: every tab sleeps (Playwright's clock) until the
+    access token is dead even by the server's leeway, then all wake at once
+    with their timers overdue and 30 calls to make."""
+    site = open_site(browser, short_server)
+    site.context.clock.install()
+    tabs = three_tabs(site)
+    clock = site.context.clock
+    seen = []
+    for _ in range(3):
+        exp = tabs[0].evaluate("kt.claims().exp")
+        clock.pause_at(tabs[0].evaluate("Date.now()") / 1000 + 0.05)  # seconds, in Python
+        asleep = time.time()
+        before = site.metrics()
+        wait_until(exp + LEEWAY + 1)
+        clock.fast_forward(int((time.time() - asleep) * 1000))
+        clock.resume()
+        for page in tabs:
+            page.evaluate("window.run = calls(10); 0")
+        assert [s for page in tabs for s in page.evaluate("window.run")] == [200] * 30
+        time.sleep(0.5)
+        delta = refreshes(before, site.metrics())
+        seen.append(delta)
+        assert delta == {"rotated": 1.0, "requests": 1.0}, delta
+    print("refreshes at the server per wake after expiry:", seen)
     site.context.close()
 
 
