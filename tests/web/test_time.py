@@ -74,3 +74,24 @@ def test_a_clock_an_hour_wrong_still_refreshes_before_expiry(
     if dpop:
         assert tab.evaluate("kt.claims().cnf.jkt")
     site.context.close()
+
+
+@pytest.mark.parametrize("wake", ["visibilitychange", "online"])
+def test_waking_up_refreshes_at_once_when_due(browser: Any, short_server: Any, wake: str) -> None:
+    """With every timer frozen, the wake-up event alone brings the refresh."""
+    site = open_site(browser, short_server)
+    site.context.clock.install()
+    tab = site.tab()
+    exp = sign_in(tab)["exp"]
+    before = site.metrics()
+    tab.clock.pause_at(tab.evaluate("Date.now()") / 1000 + 0.05)  # seconds, in Python
+    wait_until(exp + 1)
+    tab.clock.set_system_time(time.time())  # the page's clock catches up; no timer fires
+    assert refreshes(before, site.metrics()) == {}
+    target = "document" if wake == "visibilitychange" else "window"
+    tab.evaluate(f"{target}.dispatchEvent(new Event({wake!r})); 0")
+    tab.wait_for_function("events.some((x) => x.e === 'refreshed')", timeout=10_000)
+    assert refreshes(before, site.metrics()) == {"rotated": 1.0, "requests": 1.0}
+    tab.clock.resume()
+    assert tab.evaluate("calls(2)") == [200, 200]
+    site.context.close()
