@@ -27,6 +27,7 @@ from keyturn.http.dispatch import App, PlainRoute
 from keyturn.http.docs import DocsPage
 from keyturn.http.openapi import openapi_document
 from keyturn.http.revocations import revocations
+from keyturn.http.webclient import PATHS as CLIENT_PATHS, ClientModule
 from keyturn.http.wire import JSONResponse, error_response
 from keyturn.service.wiring import Runtime, build_runtime
 
@@ -141,6 +142,8 @@ def create_app(
         PlainRoute("/account", account.page, methods=["GET"]),
         PlainRoute("/account/static/{name}", account.asset, methods=["GET"]),
     ]
+    client = ClientModule()  # the browser client, docs/web.md
+    routes += [PlainRoute(path, client.serve, methods=["GET"], include_in_schema=False) for path in CLIENT_PATHS]
     app = App(
         routes=routes,
         lifespan=lifespan,
