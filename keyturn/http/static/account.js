@@ -94,7 +94,7 @@ function renderSessions(list) {
     dev.append(ua);
     cell(row, "IP address", s.ip || "unknown", "mono");
     cell(row, "Signed in", dateFmt.format(Date.parse(s.created_at)), "when", s.created_at);
-    cell(row, "Last active", s.current ? "now" : ago(s.last_used_at), "when", s.last_used_at);
+    cell(row, "Last active", s.current ? "just now" : ago(s.last_used_at), "when", s.last_used_at);
     const act = cell(row, "", "", "action");
     if (!s.current) {
       const b = document.createElement("button");
