@@ -105,6 +105,8 @@ class Refresh:
                 reuse_interval=self.settings.reuse_interval,
                 same_binding=retrier if parsed.generation < session.generation else same,
                 enforce_binding=enforce,
+                late_retrier=retrier and self.binding.late_retrier(
+                    session.last_ip, session.last_user_agent, ip, user_agent),
             )
             if outcome is Outcome.ROTATE or outcome is Outcome.ROLL_FORWARD:
                 # Rolling forward rotates from the store's generation past the
@@ -153,6 +155,13 @@ class Refresh:
     ) -> TokenPair:
         if outcome is Outcome.GRACE:
             # Idempotent retry: the same successor, recomputed; a fresh access token.
+            if now - session.rotated_at > self.settings.reuse_interval:
+                # A lost answer retried after the window: rare (an outage), and
+                # the trace a same-network, same-agent copy would leave.
+                await self.events.record(
+                    "refresh_retry_late", now, user_id=session.user_id, session_id=session.id, ip=ip,
+                    user_agent=user_agent, generation=session.generation, rotated_at=session.rotated_at,
+                )
             return replace(self.access.pair(session, now), grace=True)
         if outcome is Outcome.REUSED:
             # Commit the revocation on its own, before failing the request: a
