@@ -184,6 +184,24 @@ async def check_clock(store: Any, settings: Settings, now: float) -> Check:
     return Check("clock", "ok", detail)
 
 
+async def check_store_clock(name: str, store: Any, settings: Settings) -> Check:
+    """This host's clock against the store's, as a replica measures it
+    (``keyturn.service.clocks``): beyond KEYTURN_MAX_CLOCK_OFFSET a replica
+    here is not ready."""
+    try:
+        reading = await store.measure_clock()
+    except Exception as exc:  # a driver error is exactly what doctor is for
+        return Check(f"{name} clock", "warn", f"cannot read the {name}'s clock: {type(exc).__name__}", "")
+    detail = f"the {name}'s clock is {reading.offset:+.3f} s (± {reading.uncertainty:.3f}) from this host's"
+    limit = settings.max_clock_offset
+    if abs(reading.offset) - reading.uncertainty > limit:
+        return Check(f"{name} clock", "fail", f"{detail}, beyond KEYTURN_MAX_CLOCK_OFFSET ({limit:g} s): "
+                     "a replica here is not ready and answers refreshes 503", "run NTP on every host")
+    if abs(reading.offset) > limit / 2:
+        return Check(f"{name} clock", "warn", f"{detail}; the limit is {limit:g} s", "run NTP on every host")
+    return Check(f"{name} clock", "ok", detail)
+
+
 async def diagnose(settings: Settings) -> list[Check]:
     """Every check, in the order a person would fix them."""
     from keyturn.service.masterkey import key_file_for, new_master_key
@@ -212,6 +230,8 @@ async def diagnose(settings: Settings) -> list[Check]:
             stores.append(await check_store("session store", session_url, rt.stores.session_engine))
         checks += stores
         if all(c.status != "fail" for c in stores):
+            checks += [await check_store_clock(name, engine, settings) for name, engine in
+                       (("database", rt.stores.database), ("session store", rt.stores.session_engine)) if engine]
             migrations = await check_migrations(rt.stores.database)
             checks.append(migrations)
             now = SystemClock().now()
