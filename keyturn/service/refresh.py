@@ -3,6 +3,7 @@ binding (DESIGN.md "Refresh semantics")."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from keyturn.clock import Clock
@@ -17,13 +18,17 @@ from keyturn.errors import (
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
+    StoreUnavailable,
 )
+from keyturn.logs import CURRENT
 from keyturn.service.access import AccessTokens, TokenPair
 from keyturn.service.ending import SessionEnding
 from keyturn.service.events import EventRecorder
 from keyturn.service.facts import FactsCache, SessionFacts
 from keyturn.service.guards import DpopGuard, DpopRequest, Throttle
 from keyturn.stores.protocols import SessionStore
+
+log = logging.getLogger("keyturn")
 
 
 class Refresh:
@@ -164,6 +169,13 @@ class Refresh:
                 )
             return replace(self.access.pair(session, now), grace=True)
         if outcome is Outcome.REUSED:
+            request = CURRENT.get()
+            if request is not None and request.gone is not None and await request.gone():
+                # Its client has gone (a replica frozen with the request in
+                # hand, a connection closed): it has retried elsewhere and
+                # moved on, so this is no evidence of theft. Nothing is done.
+                log.warning("refresh: a reuse verdict for a client that has gone (session %s): nothing done", session.id)
+                raise StoreUnavailable()
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
             # Ending denylists first: whatever fails after, the access tokens are dead.
