@@ -50,6 +50,8 @@ async def test_a_lost_answer_retried_after_the_window_gets_the_successor(
     nxt = await rt.service.refresh(retry.refresh_token, ip=IP, user_agent=UA)
     assert nxt.refresh_token not in (pair.refresh_token, lost.refresh_token)
     assert await reuse_events(rt) == []
+    late = [e for e in await rt.stores.events.list_events() if e.type == "refresh_retry_late"]
+    assert len(late) == 2  # the trace each late retry leaves
     session = await rt.stores.sessions.get_session(pair.session_id)
     assert session is not None and session.revoked_at is None and session.generation == 2
 
