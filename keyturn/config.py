@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="Largest request body accepted.")
     store_timeout: float = Field(
         3.0, gt=0, le=60, description="Seconds before a store call fails closed with 503 `store_unavailable`.")
+    max_clock_offset: float = Field(
+        2.0, gt=0, le=60,
+        description="Largest offset, seconds, between this host's clock and a store's (measured at start and every "
+        "30 s): beyond it the replica is not ready and answers refreshes 503 `store_unavailable`.")
     pool_size: int = Field(
         10, ge=1, le=1000,
         description="Database connections per process: one pool per database, shared by every store on it "

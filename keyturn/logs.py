@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +37,10 @@ class RequestContext:
     the access log, binding, throttling, sessions and events use."""
     peer: str | None = None
     """The TCP peer, when it differs from ``ip`` (a trusted proxy)."""
+    gone: Callable[[], Awaitable[bool]] | None = None
+    """Whether the client has gone — its connection closed, or the request
+    is older than its deadline — asked before a verdict only a waiting
+    client may cause (``keyturn.http.deadline.departure``)."""
 
 
 CURRENT: ContextVar[RequestContext | None] = ContextVar("keyturn_request", default=None)

@@ -378,10 +378,40 @@ async def clock_checks(d: Doctor) -> list[Check]:
     return [await check_clock(stores.database if stores is not None else None, d.settings, d.now)]
 
 
+async def check_store_clock(name: str, store: Any, settings: Settings) -> Check:
+    """This host's clock against the store's, as a replica measures it
+    (``keyturn.service.clocks``): beyond KEYTURN_MAX_CLOCK_OFFSET a replica
+    here is not ready."""
+    try:
+        reading = await store.measure_clock()
+    except Exception as exc:  # a driver error is exactly what doctor is for
+        return Check(f"{name} clock", "warn", f"cannot read the {name}'s clock: {type(exc).__name__}", "")
+    detail = f"the {name}'s clock is {reading.offset:+.3f} s (± {reading.uncertainty:.3f}) from this host's"
+    limit = settings.max_clock_offset
+    if abs(reading.offset) - reading.uncertainty > limit:
+        return Check(f"{name} clock", "fail", f"{detail}, beyond KEYTURN_MAX_CLOCK_OFFSET ({limit:g} s): "
+                     "a replica here is not ready and answers refreshes 503", "run NTP on every host")
+    if abs(reading.offset) > limit / 2:
+        return Check(f"{name} clock", "warn", f"{detail}; the limit is {limit:g} s", "run NTP on every host")
+    return Check(f"{name} clock", "ok", detail)
+
+
+async def store_clock_checks(d: Doctor) -> list[Check]:
+    """Each store's clock against this host's, as a replica measures it."""
+    found = []
+    stores = d.database() if "database" not in d.unreachable else None
+    if stores is not None:
+        found.append(await check_store_clock("database", stores.database, d.settings))
+    engine = d.session_engine() if "session store" not in d.unreachable else None
+    if engine is not None:
+        found.append(await check_store_clock("session store", engine.engine, d.settings))
+    return found
+
+
 DoctorCheck = Callable[[Doctor], Awaitable[list[Check]]]
 CHECKS: list[DoctorCheck] = [
     settings_checks, master_key_checks, database_checks, session_store_checks, redis_checks,
-    migration_checks, key_checks, clock_checks,
+    migration_checks, key_checks, clock_checks, store_clock_checks,
 ]
 """Every check, in the order a person would fix them. Each is independent
 (it reads what it needs from the ``Doctor``) and one failing never stops

@@ -67,6 +67,14 @@ class BindingPolicy:
                 return False
         return not self.user_agent or (last_ua or "") == (ua or "")
 
+    def late_retrier(
+        self, last_ip: str | None, last_ua: str | None, ip: str | None, ua: str | None
+    ) -> bool:
+        """``same_retrier`` with the user agent always compared: after the
+        grace window a retry of a lost answer comes from the very program
+        that sent the request, and nothing looser is given the successor."""
+        return self.same_retrier(last_ip, last_ua, ip, ua) and (last_ua or "") == (ua or "")
+
 
 @dataclass(frozen=True)
 class ProxyPolicy:

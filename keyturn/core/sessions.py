@@ -98,12 +98,16 @@ def classify(
     reuse_interval: float,
     same_binding: bool,
     enforce_binding: bool,
+    late_retrier: bool = False,
 ) -> Outcome:
     """Decide what a *genuine* token (its MAC already checked) of generation
     ``presented_generation`` means for ``session`` at ``now``.
 
     ``same_binding`` tells whether the presenter is on the login's network (or
-    key); with binding off the caller passes ``True``.
+    key); with binding off the caller passes ``True``. ``late_retrier``: the
+    presenter is the client whose request made the current generation, by
+    the strict test that holds beyond the grace window (docs/concepts.md,
+    "Lost answers").
     """
     if session.revoked_at is not None:
         return Outcome.REVOKED
@@ -125,11 +129,13 @@ def classify(
         if enforce_binding and not same_binding:
             return Outcome.BINDING_MISMATCH
         return Outcome.ROTATE
-    if (
-        presented_generation == session.generation - 1
-        and now - session.rotated_at <= reuse_interval
-        and same_binding
+    if presented_generation == session.generation - 1 and (
+        (same_binding and now - session.rotated_at <= reuse_interval) or late_retrier
     ):
+        # The successor has never been presented (the session would be past
+        # it), so whoever rotated may still be waiting for it: its answer was
+        # lost. Inside the window, any retry of that client; after it, only
+        # the same client by the strict test: the same successor either way.
         return Outcome.GRACE
     # An older genuine token, or the previous one outside the window or from
     # elsewhere: the token was copied. Revoke the whole session.

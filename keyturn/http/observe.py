@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn.core.credentials import access_token
 from keyturn.errors import MissingToken, TokenInvalid
+from keyturn.http.deadline import departure
 from keyturn.http.metrics import CONTENT_TYPE, Metrics
 from keyturn.logs import CURRENT, RequestContext
 
@@ -63,6 +64,9 @@ class ObserveMiddleware:
         peer = client[0] if client else None
         ip = self.runtime.proxies.client_ip(peer, xff)
         ctx = RequestContext(rid or new_request_id(), ip=ip, peer=peer if peer != ip else None)
+        # A refresh's answer is due within two store calls; after that, or
+        # once the connection is closed, its client has gone.
+        ctx.gone = departure(receive, time.monotonic() + 2 * self.runtime.settings.store_timeout)
         token = CURRENT.set(ctx)
         status = 500
         rid_header = (b"x-request-id", ctx.request_id.encode("ascii"))

@@ -292,7 +292,10 @@ async def readyz(request: Request) -> Response:
     results = await asyncio.gather(*(check(name, store, url) for name, (store, url) in stores.items()))
     status = dict(zip(stores, results, strict=True))
     status.setdefault("sessions", status["database"])
-    ready = all(v == "ok" for v in status.values())
+    # A clock too far from a store's (keyturn.service.clocks): not ready either.
+    skewed = rt.clocks.problems() if rt.clocks is not None else {}
+    detail.update({f"{role} clock": line for role, line in skewed.items()})
+    ready = all(v == "ok" for v in status.values()) and not skewed
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "stores": status}
     if detail:
         body["detail"] = detail

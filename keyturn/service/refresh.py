@@ -3,6 +3,7 @@ binding (DESIGN.md "Refresh semantics")."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from keyturn.clock import Clock
@@ -17,13 +18,17 @@ from keyturn.errors import (
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
+    StoreUnavailable,
 )
+from keyturn.logs import CURRENT
 from keyturn.service.access import AccessTokens, TokenPair
 from keyturn.service.ending import SessionEnding
 from keyturn.service.events import EventRecorder
 from keyturn.service.facts import FactsCache, SessionFacts
 from keyturn.service.guards import DpopGuard, DpopRequest, Throttle
 from keyturn.stores.protocols import SessionStore
+
+log = logging.getLogger("keyturn")
 
 
 class Refresh:
@@ -105,6 +110,8 @@ class Refresh:
                 reuse_interval=self.settings.reuse_interval,
                 same_binding=retrier if parsed.generation < session.generation else same,
                 enforce_binding=enforce,
+                late_retrier=retrier and self.binding.late_retrier(
+                    session.last_ip, session.last_user_agent, ip, user_agent),
             )
             if outcome is Outcome.ROTATE or outcome is Outcome.ROLL_FORWARD:
                 # Rolling forward rotates from the store's generation past the
@@ -157,8 +164,22 @@ class Refresh:
     ) -> TokenPair:
         if outcome is Outcome.GRACE:
             # Idempotent retry: the same successor, recomputed; a fresh access token.
+            if now - session.rotated_at > self.settings.reuse_interval:
+                # A lost answer retried after the window: rare (an outage), and
+                # the trace a same-network, same-agent copy would leave.
+                await self.events.record(
+                    "refresh_retry_late", now, user_id=session.user_id, session_id=session.id, ip=ip,
+                    user_agent=user_agent, generation=session.generation, rotated_at=session.rotated_at,
+                )
             return replace(self.access.pair(session, now), grace=True)
         if outcome is Outcome.REUSED:
+            request = CURRENT.get()
+            if request is not None and request.gone is not None and await request.gone():
+                # Its client has gone (a replica frozen with the request in
+                # hand, a connection closed): it has retried elsewhere and
+                # moved on, so this is no evidence of theft. Nothing is done.
+                log.warning("refresh: a reuse verdict for a client that has gone (session %s): nothing done", session.id)
+                raise StoreUnavailable()
             # Commit the revocation on its own, before failing the request: a
             # rollback with the failed request would undo the protection.
             # Ending denylists first: whatever fails after, the access tokens are dead.

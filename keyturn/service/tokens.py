@@ -26,6 +26,7 @@ from keyturn.service.feed import RevocationNotifier
 from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
 from keyturn.service.keys import KeySet
 from keyturn.service.passwords import PasswordHasher
+from keyturn.service.clocks import ClockWatch
 from keyturn.service.refresh import Refresh
 from keyturn.service.subjects import Subjects
 from keyturn.service.user_admin import UserAdmin
@@ -55,6 +56,7 @@ class TokenService:
         denylist: AccessDenylist,
         dpop: DpopGuard,
         revocations: RevocationNotifier,
+        clocks: ClockWatch | None = None,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -69,6 +71,7 @@ class TokenService:
         self.denylist = denylist
         self.dpop = dpop
         self.revocations = revocations
+        self.clocks = clocks
         self.facts = FactsCache()
         self.access = AccessTokens(settings, keys=keys, mac=mac, clock=clock, denylist=denylist, dpop=dpop)
         self.ending = SessionEnding(sessions, denylist=denylist, revocations=revocations, events=events, clock=clock)
@@ -150,6 +153,8 @@ class TokenService:
     async def refresh(
         self, token: str, *, ip: str | None, user_agent: str | None, dpop: DpopRequest | None = None,
     ) -> TokenPair:
+        if self.clocks is not None:
+            self.clocks.check()  # our clock too far from the store's: 503, never a verdict
         return await self.rotation.refresh(token, ip=ip, user_agent=user_agent, dpop=dpop)
 
     # --- access tokens --------------------------------------------------------

@@ -15,6 +15,8 @@ from keyturn.config import Settings
 from keyturn.core.policy import BindingMode, BindingPolicy, ProxyPolicy
 from keyturn.core.refresh import RefreshMac
 from keyturn.errors import ConfigError
+from keyturn.service.clocks import EVERY as CLOCK_EVERY
+from keyturn.service.clocks import ClockWatch, StoreClock
 from keyturn.service.events import EventRecorder
 from keyturn.service.feed import RevocationFeed
 from keyturn.service.guards import AccessDenylist, DpopGuard, Throttle
@@ -50,7 +52,9 @@ class Runtime:
     proxies: ProxyPolicy
     revocations: RevocationFeed
     webhook: WebhookSender | None = None
+    clocks: ClockWatch | None = None
     maintenance: asyncio.Task[None] | None = field(default=None, init=False)
+    clock_watch: asyncio.Task[None] | None = field(default=None, init=False)
     key_watch: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
@@ -60,6 +64,8 @@ class Runtime:
         if self.stores.session_engine is not None:
             async with opening("session store", self.settings.session_store_url or self.settings.database_url):
                 await self.stores.session_engine.migrate()
+        if self.clocks is not None:
+            await self.clocks.measure()  # before the first time is read in the store's time
         if self.settings.signing_alg == "HS256" and self.settings.hs256_secret:
             await self.keys.import_secret(self.settings.hs256_secret.encode("utf-8"), self.clock.now())
         await self.keys.ensure_active(self.clock.now())
@@ -87,16 +93,27 @@ class Runtime:
                 except Exception:  # noqa: BLE001 - upkeep must not kill the server
                     log.exception("maintenance round failed")
 
+        async def watch_clocks() -> None:
+            assert self.clocks is not None
+            while True:
+                await asyncio.sleep(CLOCK_EVERY)
+                try:
+                    await self.clocks.measure()
+                except Exception:  # noqa: BLE001 - the next round measures again
+                    log.exception("measuring the stores' clocks failed")
+
         if self.maintenance is None:
             self.maintenance = asyncio.get_running_loop().create_task(loop())
+            if self.clocks is not None:
+                self.clock_watch = asyncio.get_running_loop().create_task(watch_clocks())
             # Keys made or revoked by other replicas are picked up within a second.
             self.key_watch = asyncio.get_running_loop().create_task(self.keys.watch())
 
     async def close(self) -> None:
-        for task in (self.maintenance, self.key_watch):
+        for task in (self.maintenance, self.key_watch, self.clock_watch):
             if task is not None:
                 task.cancel()
-        self.maintenance = self.key_watch = None
+        self.maintenance = self.key_watch = self.clock_watch = None
         if self.webhook is not None:
             await self.webhook.close()
         await self.stores.close()
@@ -106,16 +123,18 @@ class Runtime:
 def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Stores | None = None) -> Runtime:
     """Everything wired once, in constructors. ``stores``: an already opened
     bundle (tests, embedding); by default the one the settings' URLs name."""
-    clock = clock or SystemClock()
     master = resolve_master_key(settings)
+    if settings.webhook_url and not settings.webhook_secret:
+        raise ConfigError("KEYTURN_WEBHOOK_SECRET: required with KEYTURN_WEBHOOK_URL (events are signed)")
+    stores = stores if stores is not None else open_stores(settings)
+    # The service's time is the session store's: see keyturn.service.clocks.
+    clocks = ClockWatch(stores.engines, limit=settings.max_clock_offset)
+    clock = StoreClock(clock or SystemClock(), clocks)
     webhook = None
-    if settings.webhook_url:
-        if not settings.webhook_secret:
-            raise ConfigError("KEYTURN_WEBHOOK_SECRET: required with KEYTURN_WEBHOOK_URL (events are signed)")
+    if settings.webhook_url and settings.webhook_secret:
         webhook = WebhookSender(
             settings.webhook_url, settings.webhook_secret, clock=clock, queue_size=settings.webhook_queue_size
         )
-    stores = stores if stores is not None else open_stores(settings)
     keys = KeySet(
         stores.keys, KeyCipher(master), settings.signing_alg,
         publish_for=settings.access_token_ttl + settings.clock_leeway,
@@ -142,8 +161,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Sto
         denylist=AccessDenylist(stores.security, settings),
         dpop=DpopGuard(stores.security, settings),
         revocations=revocations,
+        clocks=clocks,
     )
     return Runtime(
         settings, clock, stores, keys, service, ProxyPolicy.from_cidrs(settings.trusted_proxies),
-        revocations, webhook,
+        revocations, webhook, clocks,
     )

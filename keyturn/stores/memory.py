@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from keyturn.stores.clocks import ClockReading
 from keyturn.core.sessions import Session, lru_victims, under_credentials
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
@@ -38,6 +39,11 @@ class MemoryStore:
 
     async def ping(self) -> None:
         self._check()
+
+    async def measure_clock(self) -> ClockReading:
+        """In-process: the store's clock is ours."""
+        self._check()
+        return ClockReading(0.0, 0.0)
 
     async def close(self) -> None:
         return None

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from keyturn.core.sessions import Session
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
+from keyturn.stores.clocks import ClockReading
 
 
 class Lifecycle(Protocol):
@@ -23,6 +24,11 @@ class Lifecycle(Protocol):
     async def migrate(self) -> None: ...
 
     async def ping(self) -> None: ...
+
+    async def measure_clock(self) -> ClockReading:
+        """The offset of the engine's clock from ours, measured now and kept
+        for the deadlines the engine sends (``keyturn.stores.clocks``)."""
+        ...
 
     async def close(self) -> None: ...
 

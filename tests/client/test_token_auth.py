@@ -90,7 +90,8 @@ async def test_a_dead_session_raises_session_ended_once(
                     r = await other.post("/auth/logout", headers={"authorization": f"Bearer {auth.tokens.access_token}"})
                     assert r.status_code == 204
                 else:  # someone else used our refresh token first: ours is now "reused"
-                    r = await other.post("/auth/refresh", json={"refresh_token": auth.tokens.refresh_token})
+                    r = await other.post("/auth/refresh", json={"refresh_token": auth.tokens.refresh_token},
+                                         headers={"user-agent": "someone-else/1"})
                     assert r.status_code == 200
                     svc.clock.advance(1)  # out of the (zero) grace window
             manual_time.advance(TTL)

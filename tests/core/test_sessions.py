@@ -39,6 +39,20 @@ def test_previous_token_from_elsewhere_is_reuse() -> None:
     assert decide(make(), 4, T0 + 11, same=False) is Outcome.REUSED
 
 
+def late(s: Session, gen: int, now: float) -> Outcome:
+    return classify(s, gen, now, reuse_interval=10, same_binding=True, enforce_binding=False, late_retrier=True)
+
+
+def test_the_rotating_clients_late_retry_of_the_previous_token_is_grace() -> None:
+    """A lost answer: the successor was never presented, at any time before expiry."""
+    assert late(make(), 4, T0 + 99) is Outcome.GRACE
+    assert late(make(), 4, T0 + 100) is Outcome.EXPIRED
+
+
+def test_the_rotating_clients_late_retry_of_an_older_token_is_reuse() -> None:
+    assert late(make(), 3, T0 + 11) is Outcome.REUSED
+
+
 @pytest.mark.parametrize("gen", [0, 1, 3])
 def test_older_token_is_reuse_even_inside_window(gen: int) -> None:
     assert decide(make(), gen, T0 + 11) is Outcome.REUSED

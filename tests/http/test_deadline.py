@@ -90,3 +90,28 @@ async def test_a_body_that_never_comes_is_a_400(settings: Settings, monkeypatch:
         await app(scope, receive, send)
     assert sent[0]["status"] == 400
     assert b"took too long" in sent[1]["body"]
+
+
+@pytest.mark.parametrize(
+    ("pending", "message", "late", "gone"),
+    [
+        (False, {"type": "http.disconnect"}, False, True),  # the server knows the connection closed
+        (True, None, False, False),  # the server would wait: the client is still there
+        (True, None, True, True),  # past the deadline, whatever the connection
+    ],
+)
+async def test_departure(pending: bool, message: dict[str, Any] | None, late: bool, gone: bool) -> None:
+    import time
+
+    from keyturn.http.deadline import departure
+
+    waited = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if pending:
+            await waited.wait()
+        assert message is not None
+        return message
+
+    deadline = time.monotonic() + (-1 if late else 60)
+    assert await departure(receive, deadline)() is gone

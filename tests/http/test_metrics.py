@@ -45,7 +45,8 @@ async def test_refresh_rotated_grace_and_reused(api: Api) -> None:
     assert (await api.refresh(tokens["refresh_token"])).status_code == 200
     assert (await api.refresh(tokens["refresh_token"])).status_code == 200  # inside the grace window
     api.clock.advance(60)
-    assert (await api.refresh(tokens["refresh_token"])).json()["code"] == "refresh_token_reused"
+    r = await api.refresh(tokens["refresh_token"], headers={"user-agent": "thief/1"})  # a copy
+    assert r.json()["code"] == "refresh_token_reused"
     m = await scrape(api)
     assert refreshes(m, "rotated") == 1
     assert refreshes(m, "grace_retry") == 1

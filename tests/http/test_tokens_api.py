@@ -126,7 +126,7 @@ async def test_reused_and_revoked_codes_over_http(api: Api) -> None:
     tokens = await api.user_and_login()
     live = (await api.refresh(tokens["refresh_token"])).json()
     api.clock.advance(11)
-    r = await api.refresh(tokens["refresh_token"])
+    r = await api.refresh(tokens["refresh_token"], headers={"user-agent": "thief/1"})  # a copy, another program
     assert (r.status_code, r.json()["code"], r.json()["error"]) == (401, "refresh_token_reused", "invalid_grant")
     r = await api.refresh(live["refresh_token"])
     assert (r.status_code, r.json()["code"]) == (401, "session_revoked")
@@ -185,7 +185,8 @@ async def test_oauth_token_reuse_is_400_invalid_grant(api: Api) -> None:
     tokens = await api.user_and_login()
     await api.refresh(tokens["refresh_token"])
     api.clock.advance(11)
-    r = await api.client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    r = await api.client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                              headers={"user-agent": "thief/1"})  # a copy, another program
     assert (r.status_code, r.json()["error"], r.json()["code"]) == (400, "invalid_grant", "refresh_token_reused")
 
 

@@ -49,7 +49,8 @@ async def revoke_by_password_change(api: Api, t: dict[str, Any]) -> None:
 async def revoke_by_reuse(api: Api, t: dict[str, Any]) -> None:
     assert (await api.refresh(t["refresh_token"])).status_code == 200
     api.clock.advance(api.runtime.settings.reuse_interval + 1)
-    assert (await api.refresh(t["refresh_token"])).json()["code"] == "refresh_token_reused"
+    r = await api.refresh(t["refresh_token"], headers={"user-agent": "thief/1"})  # a copy, from another program
+    assert r.json()["code"] == "refresh_token_reused"
 
 
 async def revoke_by_delete(api: Api, t: dict[str, Any]) -> None:

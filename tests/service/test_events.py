@@ -38,7 +38,7 @@ async def test_the_lifecycle_is_recorded(make_api: Callable[..., Any]) -> None:
         api.clock.advance(5)
         new = (await api.refresh(b["refresh_token"])).json()
         api.clock.advance(1)
-        await api.refresh(b["refresh_token"])  # reuse
+        await api.refresh(b["refresh_token"], headers={"user-agent": "thief/1"})  # reuse
         c = (await api.login()).json()
         await api.post("/auth/password", c["access_token"],
                        json={"current_password": PASSWORD, "new_password": "another long passphrase"})

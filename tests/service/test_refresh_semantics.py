@@ -70,12 +70,14 @@ async def test_grace_retry_gets_the_same_successor(rt: Runtime, clock: FrozenClo
 
 
 async def test_previous_token_after_window_revokes_session(rt: Runtime, clock: FrozenClock) -> None:
+    """From another network: the same client's late retry is a lost answer
+    (tests/stores/test_lost_answer.py)."""
     await new_user(rt)
     pair = await login(rt)
     live = await refresh(rt, pair.refresh_token)
     clock.advance(rt.settings.reuse_interval + 0.5)
     with pytest.raises(errors.RefreshTokenReused):
-        await refresh(rt, pair.refresh_token)
+        await refresh(rt, pair.refresh_token, ip="198.51.100.66")
     session = await rt.stores.sessions.get_session(pair.session_id)
     assert session is not None and session.revoke_reason == "reuse"  # committed
     with pytest.raises(errors.SessionRevoked):
@@ -203,4 +205,4 @@ async def test_cold_cache_path_matches_warm(rt: Runtime, clock: FrozenClock) -> 
     rt.service.facts.clear()
     clock.advance(60)
     with pytest.raises(errors.RefreshTokenReused):
-        await refresh(rt, pair.refresh_token)
+        await refresh(rt, pair.refresh_token, ip="198.51.100.66")

@@ -1,5 +1,6 @@
 """A TCP proxy the fault tests control: forward, refuse (the server is
-down) or stall (the network swallows packets), on one loopback port."""
+down), stall (the network swallows packets) or drop replies (the server
+acts, its client never hears), on one loopback port."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._marker = b""
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -33,6 +35,13 @@ class FaultProxy:
             await self._server.wait_closed()
             self._server = None
 
+    def drop_replies(self, after: bytes = b"") -> None:
+        """Forward every request, throw every answer away (connections stay
+        open): a store that commits while its replies are lost. With
+        ``after``, from the first request that contains those bytes on."""
+        self.mode = "drop_replies" if not after else "armed"
+        self._marker = after
+
     async def up(self) -> None:
         self.mode = "forward"
         for w in list(self._writers):
@@ -48,7 +57,7 @@ class FaultProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
-        if self.mode != "forward":
+        if self.mode == "stall":
             return  # stall: hold the connection open, answer nothing
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
@@ -68,6 +77,10 @@ class FaultProxy:
         with contextlib.suppress(OSError, asyncio.CancelledError):
             while data := await src.read(65536):
                 self.requests += count
+                if count and self.mode == "armed" and self._marker in data:
+                    self.mode = "drop_replies"
+                if not count and self.mode == "drop_replies":
+                    continue
                 dst.write(data)
                 await dst.drain()
         for w in (a, b):

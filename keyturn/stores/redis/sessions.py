@@ -41,6 +41,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from keyturn.config import Settings
 from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
+from keyturn.stores.clocks import ClockReading, read_offset
 from keyturn.stores.guard import bounded
 from keyturn.stores.protocols import Rotated
 from keyturn.stores.redis import layout, lua
@@ -145,6 +146,7 @@ class RedisSessionStore:
         self.prefix = prefix
         self.timeout = timeout
         self.allow_eviction = allow_eviction  # KEYTURN_REDIS_ALLOW_EVICTION
+        self.clock_offset = 0.0  # Redis's clock minus ours, as last measured
         self._create = client.register_script(lua.CREATE)
         self._rotate = client.register_script(lua.ROTATE)
         self._revoke = client.register_script(lua.REVOKE)
@@ -210,6 +212,16 @@ class RedisSessionStore:
     async def ping(self) -> None:
         await self.client.ping()
 
+    @redis_guarded
+    async def server_time(self) -> float:
+        seconds, micros = await self.client.time()
+        return float(seconds) + float(micros) / 1e6
+
+    async def measure_clock(self) -> ClockReading:
+        reading = await read_offset(self.server_time, time.time)
+        self.clock_offset = reading.offset
+        return reading
+
     async def close(self) -> None:
         close = getattr(self.client, "aclose", None)
         await (close() if close is not None else self.client.close())
@@ -258,9 +270,10 @@ class RedisSessionStore:
         if owner is None:
             return None
         new = expected_generation + 1 if to_generation is None else to_generation
-        # Wall clock, not the injected one: the deadline is compared with the
-        # store's clock (see lua.ROTATE); it is when this call gives up.
-        sent = time.time()
+        # Wall clock, not the injected one, in Redis's time: the deadline is
+        # compared with the store's clock (see lua.ROTATE); it is when this
+        # call gives up.
+        sent = time.time() + self.clock_offset
         won = await self._rotate(
             keys=self._user_keys(owner),
             args=[

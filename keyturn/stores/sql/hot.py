@@ -18,8 +18,8 @@ statement that runs late (the server stalled, a lock held elsewhere) changes
 nothing, because its requester was answered 503 and will retry the same
 token; committed late it would turn that retry into "reuse". ``rotated_at``,
 where the grace window starts, is ``now`` plus the time the statement
-waited, by the same clock. The clocks of the service's and the database's
-hosts must agree to well within the store timeout (NTP does).
+waited, by the same clock. ``sent`` and the deadline are in the database's
+time: our clock plus the offset measured to it (``keyturn.stores.clocks``).
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class HotPath(Protocol):
     async def any_denied(self, keys: Sequence[str], now: float) -> bool: ...
 
     async def ping(self) -> None: ...
+
+    async def server_time(self) -> float:
+        """The database's clock, epoch seconds (the clock the deadline is checked by)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -287,6 +291,10 @@ class SqliteHotPath(_Pooled):
     async def ping(self) -> None:
         await self._on(lambda conn: conn.execute_fetchall("SELECT 1"))
 
+    async def server_time(self) -> float:
+        rows = await self._on(lambda conn: conn.execute_fetchall(f"SELECT {self._CLOCK}"))
+        return float(rows[0][0])
+
 
 class PostgresHotPath(_Pooled):
     """asyncpg: statements are prepared once per connection (its cache)."""
@@ -317,6 +325,9 @@ class PostgresHotPath(_Pooled):
 
     async def ping(self) -> None:
         await self._on(lambda conn: conn.fetchval("SELECT 1"))
+
+    async def server_time(self) -> float:
+        return float(await self._on(lambda conn: conn.fetchval(f"SELECT {self._CLOCK}")))
 
 
 class MysqlHotPath(_Pooled):
@@ -377,6 +388,10 @@ class MysqlHotPath(_Pooled):
 
     async def ping(self) -> None:
         await self._run("SELECT 1", ())
+
+    async def server_time(self) -> float:
+        _, row = await self._run(f"SELECT {self._CLOCK}", ())
+        return float(row[0])
 
 
 _BY_DIALECT: dict[str, Callable[[AsyncEngine], HotPath]] = {

@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyturn.core.sessions import Session, lru_victims
+from keyturn.stores.clocks import ClockReading, read_offset
 from keyturn.stores.protocols import Rotated
 from keyturn.stores.sql.base import SqlBase
-from keyturn.stores.sql.engine import guarded
+from keyturn.stores.sql.engine import guarded, is_sqlite
 from keyturn.stores.sql.schema import (
     credentials,
     judged_session_from_row,
@@ -39,6 +40,18 @@ def _live(now: float) -> sa.ColumnElement[bool]:
 
 class SqlSessions(SqlBase):
     """SessionStore."""
+
+    clock_offset = 0.0  # the database's clock minus ours, as last measured
+
+    @guarded()
+    async def server_time(self) -> float:
+        return await self._hot.server_time()
+
+    async def measure_clock(self) -> ClockReading:
+        # SQLite's clock ticks in milliseconds; the others' in microseconds.
+        reading = await read_offset(self.server_time, time.time, resolution=0.001 if is_sqlite(self.engine) else 0.0)
+        self.clock_offset = reading.offset
+        return reading
 
 
     @guarded()
@@ -133,9 +146,10 @@ class SqlSessions(SqlBase):
         to_generation: int | None = None,
     ) -> Rotated | None:
         new = expected_generation + 1 if to_generation is None else to_generation
-        # Wall clock, not the injected one: the deadline is checked by the
-        # database's clock (see keyturn.stores.sql.hot); it is when this call gives up.
-        sent = time.time()
+        # Wall clock, not the injected one, in the database's time: the
+        # deadline is checked by the database's clock (see
+        # keyturn.stores.sql.hot); it is when this call gives up.
+        sent = time.time() + self.clock_offset
         return await self._hot.rotate(
             session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id=user_id,
             to_generation=new, sent=sent, deadline=sent + self._timeout,
