@@ -69,6 +69,8 @@ def _keyturn_verifier(alg: str, priv: Any, with_revocations: bool) -> Any:
     if with_revocations:
         kw["revocations"] = _QuietFeed()
         kw["poll_interval"] = 0.05
+    else:
+        kw["revocations"] = False  # the bare-decode comparison, on purpose
     v = Verifier(None, **kw)
     if alg != "HS256":
         jwk = _joserfc_key(alg, priv).as_dict(private=False)

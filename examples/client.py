@@ -16,7 +16,14 @@ import sys
 
 import httpx
 
-from keyturn.client import FileStorage, LoginFailed, SessionEnded, TokenAuth, TokenServiceUnavailable
+from keyturn.client import (
+    ClientConfigError,
+    FileStorage,
+    LoginFailed,
+    SessionEnded,
+    TokenAuth,
+    TokenServiceUnavailable,
+)
 
 # What each way a session ends means to the person running the script.
 ENDINGS = {
@@ -33,13 +40,25 @@ def ended(code: str) -> str:
 
 
 def main() -> int:
+    missing = [name for name in ("KEYTURN_URL", "RESOURCE_URL") if not os.environ.get(name)]
+    if missing:
+        print(f"Set {' and '.join(missing)} (see the top of examples/client.py).", file=sys.stderr)
+        return 2
+    try:
+        return call(os.environ["KEYTURN_URL"], os.environ["RESOURCE_URL"])
+    except ClientConfigError as exc:
+        print(f"Check KEYTURN_URL: {exc}", file=sys.stderr)
+        return 2
+
+
+def call(keyturn_url: str, resource_url: str) -> int:
     auth = TokenAuth(
-        os.environ["KEYTURN_URL"],
+        keyturn_url,
         username=os.environ.get("KEYTURN_USERNAME"),
         password=os.environ.get("KEYTURN_PASSWORD"),
         storage=FileStorage(os.environ.get("KEYTURN_TOKEN_FILE", os.path.expanduser("~/.keyturn-tokens.json"))),
     )
-    with httpx.Client(base_url=os.environ["RESOURCE_URL"], auth=auth) as http:
+    with httpx.Client(base_url=resource_url, auth=auth) as http:
         try:
             r = http.get("/hello")
         except SessionEnded as exc:  # a refresh was refused for good; the stored tokens are gone

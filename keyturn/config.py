@@ -8,6 +8,7 @@ import difflib
 import ipaddress
 import os
 import tomllib
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 NOT_SETTINGS = frozenset({
     "KEYTURN_CONFIG_FILE", "KEYTURN_URL", "KEYTURN_USERNAME", "KEYTURN_PASSWORD", "KEYTURN_TOKEN_FILE",
     "KEYTURN_CLIENT_ID", "KEYTURN_CLIENT_SECRET", "KEYTURN_VERIFIER", "KEYTURN_EXEMPT_PATHS",
+    "KEYTURN_HOST", "KEYTURN_PORT",  # `keyturn serve --host/--port` from the environment
 })
 NOT_SETTINGS_PREFIXES = ("KEYTURN_TEST_", "KEYTURN_CI_", "KEYTURN_BENCH_", "KEYTURN_ATTACK_")
 
@@ -63,6 +65,9 @@ class Settings(BaseSettings):
     signing_alg: Algorithm = Field("EdDSA", description="Access-token signature algorithm.")
     issuer: str = Field("keyturn", description="`iss` claim of access tokens.")
     audience: str = Field("keyturn", description="`aud` claim of access tokens.")
+    first_party_client_id: str = Field(
+        "keyturn-app", min_length=1, max_length=128,
+        description="`client_id` claim (RFC 9068 §2.2) of access tokens from `/auth/login`: your own app.")
     registration: Literal["open", "closed"] = Field("open", description="Whether `POST /auth/register` is open.")
     master_key: str | None = Field(
         None, repr=False, description="Master key (base64, 32 bytes): encrypts signing keys, derives the refresh "
@@ -216,8 +221,15 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if scheme_of(value) is None:
+        found = scheme_of(value)
+        if found is None:
             raise ValueError(f"unsupported URL scheme in {value!r}")
+        # A URL that lost its slashes or its host (redis:/oops) would open
+        # a default server, silently.
+        if found.family != "memory" and "://" not in value:
+            raise ValueError(f"{value!r} is not a URL: write {value.partition(':')[0]}://HOST...")
+        if found.family == "redis" and not urlsplit(value).netloc.rpartition("@")[2]:
+            raise ValueError(f"{value!r} names no host: write redis://HOST:6379/0")
         return value
 
     @field_validator("dpop_algs", mode="before")
@@ -312,9 +324,37 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{env}: {message}") from None
 
 
+def unknown_file_keys(path: Path) -> list[str]:
+    """One warning per key or table of the TOML file that is no setting, as
+    for environment variables: settings are top-level keys, so a table
+    (``[keyturn]``) hides every key in it."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return []  # load_settings refuses such a file with its own line
+    known = list(Settings.model_fields)
+    found = []
+    for key, value in data.items():
+        if key in known:
+            continue
+        where = f"KEYTURN_CONFIG_FILE {path}"
+        if isinstance(value, dict):
+            inside = [k for k in value if k in known]
+            hint = (f"; move {', '.join(inside)} to the top of the file, above any [table]" if inside
+                    else "; settings are top-level keys (access_token_ttl = 1800), not tables")
+            found.append(f"{where}: [{key}] is not a keyturn setting and is ignored{hint}")
+            continue
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        found.append(f"{where}: {key} is not a keyturn setting and is ignored{hint}")
+    return found
+
+
 def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
     """One warning per ``KEYTURN_*`` variable that is no setting (a typo
-    would otherwise be ignored in silence), naming the closest real one."""
+    would otherwise be ignored in silence), naming the closest real one;
+    likewise for the keys of the ``KEYTURN_CONFIG_FILE`` it names."""
     env = os.environ if environ is None else environ
     known = [f"KEYTURN_{name.upper()}" for name in Settings.model_fields]
     found = []
@@ -327,7 +367,8 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
         close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
         found.append(f"{name} is not a keyturn setting and is ignored{hint}")
-    return found
+    config_file = env.get("KEYTURN_CONFIG_FILE")
+    return found + (unknown_file_keys(Path(config_file)) if config_file else [])
 
 
 def lifetime_warnings(settings: Settings) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_ONLY = (
-    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "starlette", "uvicorn",
+    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "bcrypt", "starlette", "uvicorn",
     "pydantic", "pydantic_settings", "typer", "prometheus_client", "fastapi",
 )
 BLOCK = textwrap.dedent(f"""
@@ -62,6 +62,12 @@ def test_cli_without_the_server_extra_says_what_to_install() -> None:
     assert done.returncode == 1, done.stderr
     assert done.stderr == "keyturn serve needs the server extra: pip install 'keyturn[server]'\n"
     assert done.stdout == ""
+
+
+def test_cli_help_without_the_server_extra_names_no_command() -> None:
+    done = run_light("sys.argv = ['keyturn', '--help']\nfrom keyturn.cli import main\nmain()")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == "the keyturn command line needs the server extra: pip install 'keyturn[server]'\n"
 
 
 def test_server_names_load_on_first_use() -> None:

@@ -48,7 +48,16 @@ th{background:#eaeef2;font-size:13px}
 td.status{font-weight:700}
 td.evidence{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;word-break:break-word}
 td.ref{font-size:12.5px;color:#57606a}
-code{font-size:13px}
+code{font-size:13px;overflow-wrap:anywhere}
+@media (max-width:640px){
+main{padding:12px}
+.tile{min-width:0;flex:1 1 70px;padding:8px 10px}
+thead{display:none}
+table,tbody,tr,td{display:block;width:auto}
+tr{border-bottom:2px solid #d0d7de}
+td{border:0;padding:4px 10px}
+td.ref{overflow-wrap:anywhere}
+}
 """
 
 

@@ -107,6 +107,24 @@ def progress_line(index: int, total: int, check: Check, result: Result | None) -
     sys.stderr.flush()
 
 
+def unreachable_reason(exc: httpx.HTTPError) -> str:
+    """What a person reads: "connection refused", not ``ConnectError``."""
+    text = str(exc) or type(exc).__name__
+    chain: list[BaseException] = []
+    item: BaseException | None = exc
+    while item is not None and len(chain) < 10:
+        chain.append(item)
+        item = item.__cause__ or item.__context__
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused (nothing listens there: is the service up, and the port right?)"
+    if isinstance(exc, httpx.ConnectError):
+        if "name or service not known" in text.lower() or "nodename nor servname" in text.lower():
+            return "unknown host"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}"
+
+
 async def audit_target(
     url: str, profile: Profile, username: str, password: str, checks: list[Check], *,
     max_requests: int, seconds: float, concurrency: int, wrong_passwords: int, own: bool, quiet: bool,
@@ -120,7 +138,7 @@ async def audit_target(
         except LoginFailed as exc:
             raise UsageError(f"the test account cannot log in: {exc} (check --username/--password and --profile)") from None
         except httpx.HTTPError as exc:
-            raise UsageError(f"cannot reach {url}: {type(exc).__name__}") from None
+            raise UsageError(f"cannot reach {url}: {unreachable_reason(exc)}") from None
         except NotAllowed as exc:
             raise UsageError(str(exc)) from None
         except BudgetExhausted:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import typer
 
-SERVER_EXTRA = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
+SERVER_EXTRA = "{what} needs the server extra: pip install 'keyturn[server]'"
 # What ``pip install 'keyturn[server]'`` adds (import names).
 SERVER_MODULES = frozenset({
-    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "starlette", "uvicorn",
+    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "bcrypt", "starlette", "uvicorn",
     "pydantic", "pydantic_settings", "typer", "prometheus_client", "swagger_ui_bundle",
 })
 
@@ -34,7 +34,10 @@ def main() -> None:
     except ImportError as exc:
         if (exc.name or "").split(".")[0] not in SERVER_MODULES:
             raise
-        print(SERVER_EXTRA, file=sys.stderr)
+        # Name what was asked for (``keyturn --help`` asked for no command).
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+        what = f"keyturn {command}" if command else "the keyturn command line"
+        print(SERVER_EXTRA.format(what=what), file=sys.stderr)
         raise SystemExit(1) from None
     app()
 

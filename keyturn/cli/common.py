@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -72,6 +73,7 @@ def with_runtime(fn: Callable[[Any], Awaitable[T]], *, create: bool = False) -> 
     settings = settings_or_exit()
     if not create:
         require_database(settings)
+    new_files = _files_it_would_create(settings) if create else []
 
     async def main() -> T:
         rt = build_runtime(settings)
@@ -81,7 +83,26 @@ def with_runtime(fn: Callable[[Any], Awaitable[T]], *, create: bool = False) -> 
         finally:
             await rt.close()
 
-    return run_or_fail(main, settings)
+    result = run_or_fail(main, settings)
+    made = [f for f in new_files if f.exists()]
+    if made:
+        # A command run in the wrong directory must not quietly start a
+        # second deployment: say where, and what to do if that was not meant.
+        warn(f"there was no database here, so this created {' and '.join(str(f) for f in made)}; "
+             "if the service runs elsewhere, run this there or set KEYTURN_DATABASE_URL (and its master key) "
+             "to the service's, and delete these")
+    return result
+
+
+def _files_it_would_create(settings: Settings) -> list[Path]:
+    """The SQLite database and its generated master key, where missing."""
+    from keyturn.service.masterkey import key_file_for
+
+    db = settings.sqlite_path()
+    if db is None or db.exists():
+        return []
+    key = None if settings.master_key else key_file_for(settings)
+    return [p.absolute() for p in (db, key) if p is not None and not p.exists()]
 
 
 def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:

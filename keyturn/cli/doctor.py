@@ -1,24 +1,28 @@
 """``keyturn doctor``: check a deployment and say what to fix.
 
 Read-only: it never migrates, never creates a master key or a signing key
-(the service does those on start). Each check returns ok / warn / fail with
-a detail and, when not ok, the fix.
+(the service does those on start). Each check returns ok / warn / fail (or
+skip, when what it reads is missing) with a detail and, when not ok, the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from keyturn.clock import SystemClock
 from keyturn.config import Settings, lifetime_warnings, unknown_variables
 from keyturn.errors import KeyturnError
+from keyturn.stores.bundle import SessionEngine, Stores
 
-Status = Literal["ok", "warn", "fail"]
+Status = Literal["ok", "warn", "fail", "skip"]
 KEY_MAX_AGE_DAYS = 90
 
 
@@ -62,7 +66,7 @@ def check_master_key(settings: Settings) -> Check:
 def check_settings(settings: Settings) -> list[Check]:
     found = [Check("configuration", "ok", "settings load")]
     for line in unknown_variables():
-        found.append(Check("configuration", "warn", line, "fix the variable's name or unset it"))
+        found.append(Check("configuration", "warn", line, "fix the name, or remove it where it is set"))
     if settings.argon2_memory_cost < 19_456 or settings.argon2_time_cost < 2:
         found.append(Check("password hashing", "warn",
                            f"argon2id m={settings.argon2_memory_cost} KiB t={settings.argon2_time_cost} is weak",
@@ -88,14 +92,43 @@ async def _latency(ping: Callable[[], Any], rounds: int = 5) -> float:
     return statistics.median(samples)
 
 
+# The driver's reason (lower case) -> what to do about it: the detail already
+# says what is wrong, the fix says what to change.
+_STORE_FIXES = (
+    ("role", "create that role (CREATE ROLE … LOGIN PASSWORD …) or put an existing user in the URL"),
+    ("does not exist", "create that database (createdb NAME, or CREATE DATABASE) or fix its name in the URL"),
+    ("unknown database", "create that database (CREATE DATABASE … CHARACTER SET utf8mb4) or fix its name in the URL"),
+    ("access denied", "fix the user and password in the URL, or GRANT that user access to the database"),
+    ("password authentication failed", "fix the password in the URL"),
+    ("db index is out of range", "use a Redis database number the server has (0-15 unless redis.conf sets "
+                                 "`databases`): the /N at the end of the URL"),
+    ("noauth", "put the Redis password in the URL (redis://:PASSWORD@host:6379/0)"),
+    ("wrongpass", "fix the Redis user or password in the URL"),
+    ("invalid username-password", "fix the Redis user or password in the URL"),
+    ("connection refused", "start the server, or fix the host and port in the URL: nothing listens there"),
+    ("unknown host", "fix the host name in the URL: it does not resolve"),
+    ("name or service not known", "fix the host name in the URL: it does not resolve"),
+    ("no answer in time", "the host does not answer: check the network path and firewall to it"),
+    ("timed out", "the host does not answer: check the network path and firewall to it"),
+    ("unreachable", "check the network route to that host"),
+    ("not writable", "make that directory writable by the service's user"),
+)
+
+
+def store_fix(detail: str) -> str:
+    low = detail.lower()
+    return next((fix for needle, fix in _STORE_FIXES if needle in low),
+                "check the URL, its credentials and that the server is up")
+
+
 async def check_store(name: str, url: str, store: Any) -> Check:
     from keyturn.stores.explain import explain
 
     try:
         seconds = await _latency(store.ping)
     except Exception as exc:  # a driver error is exactly what doctor is for
-        return Check(name, "fail", explain(name, url, exc),
-                     "check the URL and credentials, the server, and the network path to it")
+        detail = explain(name, url, exc)
+        return Check(name, "fail", detail, store_fix(detail.rpartition(": ")[2]))
     ms = seconds * 1000
     if ms > 20:
         return Check(name, "warn", f"reachable, {ms:.1f} ms per round trip",
@@ -107,22 +140,25 @@ async def check_migrations(store: Any) -> Check:
     engine = getattr(store, "engine", None)
     if engine is None:
         return Check("migrations", "ok", "no SQL schema to migrate")
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+    from keyturn.stores.sql.migrations import FLOOR_TABLE, VERSION_TABLE, knows, newer_schema, recorded, scripts
 
-    from keyturn.stores.sql.migrations import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    script = scripts()
+    head = script.get_current_head()
     try:
         async with engine.connect() as conn:
-            current = await conn.run_sync(
-                lambda c: MigrationContext.configure(c, opts={"version_table": "kt_alembic_version"}).get_current_revision()
-            )
+            current, floor = await conn.run_sync(lambda c: (recorded(c, VERSION_TABLE), recorded(c, FLOOR_TABLE)))
     except Exception as exc:
         return Check("migrations", "fail", f"cannot read the schema version: {type(exc).__name__}",
                      "check the database connection")
+    current = current or floor  # a database of a release up to 0.1
     if current == head:
         return Check("migrations", "ok", f"at head ({head})")
+    if current is not None and not knows(script, current):
+        try:
+            return Check("migrations", "warn", newer_schema(script, current, floor),
+                         "finish the rolling upgrade: run the newer release everywhere")
+        except KeyturnError as exc:  # the refusal the service would start with
+            return Check("migrations", "fail", exc.description, "run the release that migrated the database")
     return Check("migrations", "warn", f"schema at {current or 'nothing'}, code expects {head}",
                  "run `keyturn db upgrade` (the service also migrates on start)")
 
@@ -184,6 +220,164 @@ async def check_clock(store: Any, settings: Settings, now: float) -> Check:
     return Check("clock", "ok", detail)
 
 
+class Doctor:
+    """What the checks share: the settings, one clock reading, and the stores,
+    each opened once and only when a check needs it. Read-only: a missing
+    SQLite file is reported, never created."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.now = SystemClock().now()
+        self._opened: dict[str, Any] = {}
+        self.unreachable: set[str] = set()  # stores a check found failing
+
+    def database_missing(self) -> Path | None:
+        path = self.settings.sqlite_path()
+        return path.absolute() if path is not None and not path.exists() else None
+
+    def database(self) -> Stores | None:
+        """The database's stores; ``None`` when there is no database yet."""
+        from keyturn.stores.open import open_database
+
+        if self.database_missing() is not None:
+            return None
+        if "database" not in self._opened:
+            self._opened["database"] = open_database(self.settings)
+        stores: Stores = self._opened["database"]
+        return stores
+
+    def session_engine(self) -> SessionEngine | None:
+        """The session store when it is not the database."""
+        from keyturn.stores.open import open_session_engine
+
+        if "sessions" not in self._opened:
+            self._opened["sessions"] = open_session_engine(self.settings)
+        engine: SessionEngine | None = self._opened["sessions"]
+        return engine
+
+    def runtime(self) -> Any:
+        """The service wired on the database (keys live there); a throw-away
+        master key when none exists yet, since doctor never writes one."""
+        from keyturn.service.masterkey import key_file_for, new_master_key
+        from keyturn.service.wiring import build_runtime
+
+        if "runtime" not in self._opened:
+            settings = self.settings
+            path = key_file_for(settings)
+            if not settings.master_key and (path is None or not path.exists()):
+                settings = settings.model_copy(update={"master_key": new_master_key()})
+            self._opened["runtime"] = build_runtime(settings, stores=self.database())
+        return self._opened["runtime"]
+
+    async def close(self) -> None:
+        rt = self._opened.pop("runtime", None)
+        if rt is not None:
+            rt.service.passwords.close()
+        for item in self._opened.values():
+            if item is not None:
+                await (item.close() if isinstance(item, Stores) else item.engine.close())
+
+
+def skipped(name: str, why: str) -> Check:
+    return Check(name, "skip", f"not checked: {why}")
+
+
+async def settings_checks(d: Doctor) -> list[Check]:
+    return check_settings(d.settings)
+
+
+async def master_key_checks(d: Doctor) -> list[Check]:
+    return [check_master_key(d.settings)]
+
+
+async def database_checks(d: Doctor) -> list[Check]:
+    missing = d.database_missing()
+    if missing is not None:
+        d.unreachable.add("database")
+        return [Check("database", "fail", f"no database at {missing} yet (KEYTURN_DATABASE_URL)",
+                      "start `keyturn serve` there once (it creates and migrates it), or point "
+                      "KEYTURN_DATABASE_URL at the service's database")]
+    stores = d.database()
+    assert stores is not None
+    found = await check_store("database", d.settings.database_url, stores.database)
+    if found.status == "fail":
+        d.unreachable.add("database")
+    return [found]
+
+
+async def session_store_checks(d: Doctor) -> list[Check]:
+    engine = d.session_engine()
+    if engine is None:
+        return []  # the database holds the sessions: checked above
+    url = d.settings.session_store_url or d.settings.database_url
+    found = await check_store("session store", url, engine.engine)
+    if found.status == "fail":
+        d.unreachable.add("session store")
+    return [found]
+
+
+async def redis_checks(d: Doctor) -> list[Check]:
+    """Persistence and eviction: a Redis that forgets or evicts keys logs
+    people out and brings revoked tokens back."""
+    from keyturn.stores.redis.safety import SAFE_POLICY, read_config
+
+    engine = d.session_engine()
+    client = getattr(engine.engine, "client", None) if engine is not None else None
+    if client is None or "session store" in d.unreachable:
+        return []
+    found = []
+    aof = await read_config(client, "appendonly", "yes")
+    if aof is None:
+        found.append(Check("redis persistence", "warn", "CONFIG GET appendonly is refused by this server",
+                           "make sure the provider keeps AOF on (appendonly yes, appendfsync everysec)"))
+    elif aof != "yes":
+        found.append(Check("redis persistence", "warn",
+                           f"appendonly {aof}: a Redis restart loses every session (everyone is logged out) "
+                           "and revocations", "set `appendonly yes` and `appendfsync everysec` in redis.conf "
+                           "(CONFIG SET appendonly yes applies it now)"))
+    else:
+        found.append(Check("redis persistence", "ok", "appendonly yes"))
+    policy = await read_config(client, "maxmemory-policy", SAFE_POLICY)
+    if policy == SAFE_POLICY:
+        found.append(Check("redis eviction", "ok", "maxmemory-policy noeviction"))
+    else:
+        what = f"maxmemory-policy {policy}" if policy else "maxmemory-policy cannot be read (CONFIG refused)"
+        allowed = d.settings.redis_allow_eviction
+        found.append(Check(
+            "redis eviction", "warn" if allowed else "fail",
+            f"{what}: sessions and revocations may be evicted"
+            + ("" if allowed else "; keyturn serve refuses to start on it"),
+            "set `maxmemory-policy noeviction` in redis.conf (CONFIG SET applies it now)"))
+    return found
+
+
+async def migration_checks(d: Doctor) -> list[Check]:
+    if "database" in d.unreachable:
+        return [skipped("migrations", "no database to read")]
+    stores = d.database()
+    return [await check_migrations(stores.database if stores is not None else None)]
+
+
+async def key_checks(d: Doctor) -> list[Check]:
+    if "database" in d.unreachable:
+        return [skipped("signing keys", "no database to read")]
+    if check_master_key(d.settings).status == "fail":
+        return [skipped("signing keys", "no usable master key")]
+    stores = d.database()
+    if stores is not None and (await check_migrations(stores.database)).status != "ok":
+        return [skipped("signing keys", "the schema is not migrated")]
+    return [await check_keys(d.runtime(), d.now)]
+
+
+async def clock_checks(d: Doctor) -> list[Check]:
+    if "database" in d.unreachable:
+        found = await check_clock(None, d.settings, d.now)
+        return [found if found.status != "ok" else Check("clock", "ok", "system clock plausible; the database's "
+                                                                          "clock not read (no database)")]
+    stores = d.database()
+    return [await check_clock(stores.database if stores is not None else None, d.settings, d.now)]
+
+
 async def check_store_clock(name: str, store: Any, settings: Settings) -> Check:
     """This host's clock against the store's, as a replica measures it
     (``keyturn.service.clocks``): beyond KEYTURN_MAX_CLOCK_OFFSET a replica
@@ -202,44 +396,49 @@ async def check_store_clock(name: str, store: Any, settings: Settings) -> Check:
     return Check(f"{name} clock", "ok", detail)
 
 
-async def diagnose(settings: Settings) -> list[Check]:
-    """Every check, in the order a person would fix them."""
-    from keyturn.service.masterkey import key_file_for, new_master_key
-    from keyturn.service.wiring import build_runtime
+async def store_clock_checks(d: Doctor) -> list[Check]:
+    """Each reachable store's clock offset, as the replicas measure it."""
+    found = []
+    stores = d.database()
+    if stores is not None and "database" not in d.unreachable:
+        found.append(await check_store_clock("database", stores.database, d.settings))
+    engine = d.session_engine()
+    if engine is not None and "session store" not in d.unreachable:
+        found.append(await check_store_clock("session store", engine.engine, d.settings))
+    return found
 
-    checks = [*check_settings(settings), check_master_key(settings)]
-    if checks[-1].status == "fail":
-        return checks
-    db_file = settings.sqlite_path()
-    if db_file is not None and not db_file.exists():
-        # Read-only: opening SQLite would create an empty database here.
-        return [*checks, Check("database", "fail", f"no database at {db_file.absolute()} (KEYTURN_DATABASE_URL)",
-                               "run doctor where the service runs, or point KEYTURN_DATABASE_URL at its database")]
-    path = key_file_for(settings)
-    if not settings.master_key and (path is None or not path.exists()):
-        # Read-only: never write a key file; a throw-away key is enough to ping.
-        settings = settings.model_copy(update={"master_key": new_master_key()})
+
+DoctorCheck = Callable[[Doctor], Awaitable[list[Check]]]
+CHECKS: list[DoctorCheck] = [
+    settings_checks, master_key_checks, database_checks, session_store_checks, redis_checks,
+    migration_checks, key_checks, clock_checks, store_clock_checks,
+]
+"""Every check, in the order a person would fix them. Each is independent
+(it reads what it needs from the ``Doctor``) and one failing never stops
+the others: adding a check is adding a function here."""
+
+
+def _name(check: DoctorCheck) -> str:
+    return check.__name__.removesuffix("_checks").replace("_", " ")
+
+
+async def diagnose(settings: Settings) -> list[Check]:
+    """Every check's findings; a check that breaks is a finding too, in one
+    line, never a traceback (driver logs are silenced while it runs)."""
+    doctor = Doctor(settings)
+    found: list[Check] = []
+    logging.disable(logging.CRITICAL)
     try:
-        rt = build_runtime(settings)
-    except KeyturnError as exc:
-        return [*checks, Check("stores", "fail", exc.description, "fix the URL")]
-    try:
-        stores = [await check_store("database", settings.database_url, rt.stores.database)]
-        if rt.stores.session_engine is not None:
-            session_url = settings.session_store_url or settings.database_url
-            stores.append(await check_store("session store", session_url, rt.stores.session_engine))
-        checks += stores
-        if all(c.status != "fail" for c in stores):
-            checks += [await check_store_clock(name, engine, settings) for name, engine in
-                       (("database", rt.stores.database), ("session store", rt.stores.session_engine)) if engine]
-            migrations = await check_migrations(rt.stores.database)
-            checks.append(migrations)
-            now = SystemClock().now()
-            if migrations.status == "ok":
-                checks.append(await check_keys(rt, now))
-            else:
-                checks.append(Check("signing keys", "warn", "not checked: the schema is not migrated", ""))
-            checks.append(await check_clock(rt.stores.database, settings, now))
+        for check in CHECKS:
+            try:
+                found += await check(doctor)
+            except KeyturnError as exc:
+                found.append(Check(_name(check), "fail", exc.description, "fix that setting"))
+            except Exception as exc:  # noqa: BLE001 - one line per finding, whatever broke
+                found.append(Check(_name(check), "fail", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                                   if str(exc) else type(exc).__name__, "run `keyturn serve` to see the full error"))
+        with contextlib.suppress(Exception):
+            await doctor.close()
     finally:
-        await rt.close()
-    return checks
+        logging.disable(logging.NOTSET)
+    return found

@@ -16,7 +16,7 @@ from keyturn.config import load_settings
 from keyturn.errors import KeyturnError
 
 JSON_HELP = "Print JSON (one document) for scripts instead of a table."
-_MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+_MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)") -> None:
@@ -75,10 +75,9 @@ def doctor(json_out: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
     if json_out:
         print_json({"ok": all(c.status != "fail" for c in checks), "checks": [c.as_dict() for c in checks]})
     else:
-        for c in checks:
-            typer.echo(f"[{_MARK[c.status]}] {c.name}: {c.detail}")
-            if c.fix and c.status != "ok":
-                typer.echo(f"        fix: {c.fix}")
+        for c in checks:  # one line per finding, its fix on the same line
+            fix = f" -- fix: {c.fix}" if c.fix and c.status in ("warn", "fail") else ""
+            typer.echo(f"[{_MARK[c.status]}] {c.name}: {c.detail}{fix}")
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,10 +75,31 @@ def start_lines(settings: Settings, host: str, port: int, workers: int) -> list[
     return lines
 
 
+def check_listen(host: str, port: int) -> None:
+    """Bind once before saying ``listening on``: a port in use or an address
+    this host does not have is one ``keyturn: error:`` line, not a start
+    line followed by uvicorn's log."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port}: {host!r} is not an address or host name here ({exc.strerror})", 1)
+        return
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            hint = "; another process listens there: pick another --port" if exc.errno == 98 else ""
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}", 1)
+
+
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    host: str = typer.Option("127.0.0.1", envvar="KEYTURN_HOST", show_envvar=False,
+                             help="Address to listen on (or KEYTURN_HOST)."),
+    port: int = typer.Option(8000, min=1, max=65535, envvar="KEYTURN_PORT", show_envvar=False,
+                          help="TCP port (or KEYTURN_PORT)."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
 ) -> None:
     """Run the HTTP token service (uvicorn, uvloop, httptools).
@@ -98,6 +120,7 @@ def serve(
     from keyturn.logs import logging_config
 
     settings = settings_or_exit()
+    check_listen(host, port)  # before anything is created or said
     for line in lifetime_warnings(settings):
         warn(line)
     # JSON lines (readable text on a terminal); the same config reaches every

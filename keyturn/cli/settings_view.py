@@ -51,7 +51,24 @@ def effective(settings: Settings) -> list[dict[str, Any]]:
         else:
             source = "default"
         rows.append({"name": name, "env": env, "value": mask(name, getattr(settings, name)), "source": source})
+    _master_key_source(settings, rows)
     return rows
+
+
+def _master_key_source(settings: Settings, rows: list[dict[str, Any]]) -> None:
+    """Where the master key really comes from when no setting gives it: its
+    key file (made on the first start on SQLite), not "default"."""
+    from keyturn.service.masterkey import key_file_for
+
+    row = next(r for r in rows if r["name"] == "master_key")
+    path = key_file_for(settings)
+    if row["source"] != "default" or path is None:
+        return
+    path = path.absolute()
+    if path.exists():
+        row.update(value=MASK, source=f"key file {path}")
+    else:
+        row.update(source=f"generated into {path} on the first start")
 
 
 def _type(field: FieldInfo) -> str:

@@ -1,4 +1,4 @@
-"""``keyturn users add|list|disable``."""
+"""``keyturn users add|list|disable|enable|set-password|delete|set|show``."""
 
 from __future__ import annotations
 
@@ -77,3 +77,160 @@ def users_disable(name: str) -> None:
 
     user = with_runtime(run)
     typer.echo(f"disabled {user.username}")
+
+
+# --- claims and scope (docs/adopt.md) -----------------------------------------
+
+def _user_view(user: Any) -> dict[str, Any]:
+    from keyturn.clock import iso
+    from keyturn.core.claims import is_external
+
+    return {
+        "id": user.id, "username": None if is_external(user.username) else user.username,
+        "kind": "external" if is_external(user.username) else "password",
+        "status": "disabled" if user.disabled else "active", "created": iso(user.created_at),
+        "claims": dict(user.claims), "scope": user.scope,
+    }
+
+
+@users_app.command("set")
+def users_set(
+    name: str = typer.Argument(..., help="Username, or the id of a user (an external subject is named by its id)."),
+    claims: str = typer.Option(None, "--claims", help="A JSON object: every access token of the user carries it."),
+    scope: str = typer.Option(None, "--scope", help="Space-separated scope ('' for none)."),
+) -> None:
+    """Set a user's claims and/or scope; each session carries them from its
+    next refresh on (within one access-token lifetime).
+
+    Examples:
+
+      keyturn users set alice --claims '{"roles": ["admin"], "tenant": "acme"}'
+
+      keyturn users set alice --scope 'read write'
+    """
+    import json
+
+    if claims is None and scope is None:
+        fail("nothing to set: give --claims and/or --scope")
+    parsed: Any = None
+    if claims is not None:
+        try:
+            parsed = json.loads(claims)
+        except ValueError as exc:
+            fail(f"--claims is not valid JSON: {exc}")
+        if not isinstance(parsed, dict):
+            fail("--claims must be a JSON object, e.g. '{\"roles\": [\"admin\"]}'")
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.set_user_claims(name, claims=parsed, scope=... if scope is None else scope)
+
+    user = with_runtime(run)
+    view = _user_view(user)
+    typer.echo(f"set {view['username'] or view['id']}: claims {json.dumps(view['claims'])}, scope {view['scope'] or '(none)'}")
+
+
+@users_app.command("show")
+def users_show(
+    name: str = typer.Argument(..., help="Username, or the id of a user."),
+    json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP),
+) -> None:
+    """Show one user: id, status, claims and scope.
+
+    Examples:
+
+      keyturn users show alice
+
+      keyturn users show alice --json | jq .claims
+    """
+    import json
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.find_user(name)
+
+    view = _user_view(with_runtime(run))
+    if json_out:
+        ops.print_json(view)
+        return
+    for key in ("id", "username", "kind", "status", "created"):
+        typer.echo(f"{key + ':':10}{view[key] if view[key] is not None else '-'}")
+    typer.echo(f"{'claims:':10}{json.dumps(view['claims'], ensure_ascii=False)}")
+    typer.echo(f"{'scope:':10}{view['scope'] or '-'}")
+
+
+# --- enable, set-password, delete ---------------------------------------------
+
+
+def _new_password(command: str) -> str:
+    """A password from the prompt on a terminal (asked twice), else the first
+    line of stdin, as ``users add`` reads it."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        password = getpass.getpass("new password: ")
+        if password and getpass.getpass("again: ") != password:
+            fail("the two passwords differ", 2)
+    else:
+        password = sys.stdin.readline().rstrip("\n") if sys.stdin is not None else ""
+    if not password:
+        fail(f"a password is needed: type it at the prompt on a terminal, or pipe it on stdin "
+             f"(printf '%s\\n' \"$PW\" | keyturn users {command} NAME)", 2)
+    return password
+
+
+@users_app.command("enable")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again (they log in anew: their sessions ended when disabled).
+
+    Example: keyturn users enable alice
+    """
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.enable_user(name)
+
+    typer.echo(f"enabled {with_runtime(run).username}")
+
+
+@users_app.command("set-password")
+def users_set_password(name: str) -> None:
+    r"""Set a user's password (an operator's reset) and end all of their
+    sessions, access tokens included.
+
+    Examples:
+
+      keyturn users set-password alice                          # prompts twice
+
+      printf '%s\n' "$PW" | keyturn users set-password alice   # reads it from stdin
+    """
+    password = _new_password("set-password")
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.set_password(name, password)
+
+    user, ended = with_runtime(run)
+    typer.echo(f"password set for {user.username}; {ended} session(s) ended")
+
+
+@users_app.command("delete")
+def users_delete(
+    name: str, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a user: their sessions end (access tokens included), the name
+    becomes free, and past security events keep the user's id.
+
+    Examples:
+
+      keyturn users delete alice          # asks first
+
+      keyturn users delete alice --yes
+    """
+    if not yes:
+        try:
+            confirmed = typer.confirm(f"delete user {name} and end all of their sessions?")
+        except typer.Abort:  # no answer (stdin closed)
+            confirmed = False
+        if not confirmed:
+            fail("not deleted: answer y at the prompt, or pass --yes", 1)
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.delete_user(name)
+
+    user, ended = with_runtime(run)
+    typer.echo(f"deleted {user.username} (id {user.id}); {ended} session(s) ended")

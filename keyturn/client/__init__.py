@@ -4,6 +4,7 @@ single-flight) and where it keeps its tokens."""
 from __future__ import annotations
 
 from keyturn.client.auth import (
+    ClientConfigError,
     ClientError,
     FileStorage,
     LoginFailed,
@@ -16,6 +17,6 @@ from keyturn.client.auth import (
 )
 
 __all__ = [
-    "ClientError", "FileStorage", "LoginFailed", "MemoryStorage", "SessionEnded", "TokenAuth",
+    "ClientConfigError", "ClientError", "FileStorage", "LoginFailed", "MemoryStorage", "SessionEnded", "TokenAuth",
     "TokenServiceUnavailable", "TokenStorage", "Tokens",
 ]

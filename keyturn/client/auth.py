@@ -36,7 +36,7 @@ import httpx
 from keyturn.client.storage import FileStorage, MemoryStorage, Tokens, TokenStorage
 
 __all__ = [
-    "ClientError", "FileStorage", "LoginFailed", "MemoryStorage", "SessionEnded", "TokenAuth",
+    "ClientConfigError", "ClientError", "FileStorage", "LoginFailed", "MemoryStorage", "SessionEnded", "TokenAuth",
     "TokenServiceUnavailable", "TokenStorage", "Tokens",
 ]
 
@@ -62,6 +62,12 @@ class LoginFailed(ClientError):
 
 class TokenServiceUnavailable(ClientError):
     """The token service could not answer now (429, 5xx, network); tokens are kept."""
+
+
+class ClientConfigError(ClientError, ValueError):
+    """The client is set up wrong: a ``base_url`` that is no http(s) URL, or
+    that is not a keyturn service (404/405 from its login or refresh path).
+    Permanent: retrying will not help, fixing the URL will."""
 
 
 class TimeSource(Protocol):
@@ -123,7 +129,7 @@ class TokenAuth(httpx.Auth):
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _checked_base_url(base_url)
         self._username = username
         self._password = password
         self.storage: TokenStorage = storage or MemoryStorage()
@@ -315,6 +321,10 @@ class TokenAuth(httpx.Auth):
                 self.on_refresh(tokens)
             return tokens
         code = _code(response)
+        if response.status_code in (404, 405):
+            raise ClientConfigError(
+                "not_a_token_service", f"{response.request.url} answered {response.status_code}: "
+                "base_url must be the keyturn service's root (the URL /auth/login is under)")
         if response.status_code in (400, 401, 403):
             if used is None:
                 raise LoginFailed(code, "the login was refused")
@@ -324,6 +334,13 @@ class TokenAuth(httpx.Auth):
             self.storage.clear()
             raise SessionEnded(code, "log in again")
         raise TokenServiceUnavailable(code, f"the token service answered {response.status_code}")
+
+
+def _checked_base_url(url: str) -> str:
+    parts = httpx.URL(url) if "://" in url else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.host:
+        raise ClientConfigError("invalid_base_url", f"{url!r} is not an http(s) URL: write https://auth.example.com")
+    return url.rstrip("/")
 
 
 class _acquired:

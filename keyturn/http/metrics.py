@@ -43,8 +43,11 @@ REVOCATION_EVENTS = {
     "session_revoked": "user_revoked",
     "password_changed": "password_changed",
     "user_disabled": "user_disabled",
+    "password_reset": "password_reset",
+    "user_deleted": "user_deleted",
     "refresh_token_reused": "reuse",
     "session_evicted": "evicted",
+    "backend_revoked": "backend_revoked",
 }
 
 LOGIN_ROUTES = frozenset({"/auth/login"})

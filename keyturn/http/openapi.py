@@ -4,6 +4,7 @@ so the hot paths carry no validation machinery)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -116,8 +117,27 @@ class Introspection(BaseModel):
     cnf: dict[str, str] | None = None
 
 
+class BackendSession(BaseModel):
+    """A session for a subject the calling backend authenticated (docs/adopt.md)."""
+
+    subject: str = Field(min_length=1, max_length=200, description="Your app's user id: the tokens' `sub`, verbatim.")
+    claims: dict[str, Any] | None = Field(None, description="Replaces the subject's claims (≤ 2 KiB, no reserved names).")
+    scope: str | None = Field(None, description="Replaces the subject's scope (space-separated).")
+    ip: str | None = Field(None, description="The end user's address (binding); default: the caller's.")
+    user_agent: str | None = Field(None, description="The end user's user agent; default: the caller's.")
+
+
+class BackendSubject(BaseModel):
+    subject: str = Field(min_length=1, max_length=200)
+
+
+class BackendRevoked(BaseModel):
+    sessions_ended: int
+
+
 _MODELS: list[type[BaseModel]] = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
-           Error, Status, Readiness, RefreshForm, RevocationList, TokenForm, Introspection]
+           Error, Status, Readiness, RefreshForm, RevocationList, TokenForm, Introspection,
+           BackendSession, BackendSubject, BackendRevoked]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -169,6 +189,12 @@ _OPS: dict[str, dict[str, Any]] = {
         "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "string"}},
                        {"name": "wait", "in": "query", "required": False, "schema": {"type": "number"}}],
         "responses": {"200": {"description": "revoked sessions", **_json(RevocationList)}, **_errors(400, 401, 503)}},
+    "backend_sessions": {"security": [{"basic": []}], "requestBody": {"required": True, **_json(BackendSession)},
+                         "responses": {"200": {"description": "tokens", **_json(TokenAnswer)},
+                                       **_errors(400, 401, 403, 409, 413, 503)}},
+    "backend_sessions_revoke": {"security": [{"basic": []}], "requestBody": {"required": True, **_json(BackendSubject)},
+                                "responses": {"200": {"description": "sessions ended", **_json(BackendRevoked)},
+                                              **_errors(400, 401, 403, 409, 413, 503)}},
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
     "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
@@ -180,13 +206,57 @@ _OPS: dict[str, dict[str, Any]] = {
 }
 
 
+# What /docs shows for each operation: a sentence, not a function name or a
+# docstring's first line with its markup; grouped by who calls it.
+_SUMMARIES: dict[str, str] = {
+    "register": "Create an account",
+    "login": "Log in: an access token and a refresh token",
+    "refresh": "Rotate a refresh token (JSON body, Refresh header or cookie)",
+    "reissue": "Rotate the refresh token in the Refresh header",
+    "oauth_token": "RFC 6749 refresh grant",
+    "logout": "Log out this session",
+    "logout_all": "Log out every session of this user",
+    "logout_others": "Log out every other session of this user",
+    "change_password": "Change the password; other sessions end",
+    "me": "Who this access token belongs to",
+    "list_sessions": "This user's live sessions",
+    "delete_session": "Sign one of this user's sessions out",
+    "oauth_revoke": "RFC 7009 revocation of a refresh or access token",
+    "oauth_introspect": "RFC 7662 introspection, for resource servers",
+    "revocations": "Revoked sessions and tokens since a cursor, for resource servers",
+    "jwks": "Public signing keys (JWK Set)",
+    "healthz": "Liveness",
+    "readyz": "Readiness: every store answers",
+    "metrics": "Prometheus metrics",
+}
+_TAGS = (  # path prefix -> tag; the first that matches
+    ("/auth/revocations", "resource servers"), ("/oauth/introspect", "resource servers"),
+    ("/.well-known", "resource servers"), ("/oauth", "OAuth"), ("/auth/sessions", "sessions"),
+    ("/auth", "accounts and tokens"), ("/backend", "backends"), ("/", "operations"),
+)
+_MARKUP = re.compile(r"``|:\w+:`([^`]*)`|`")
+
+
+def summary_of(op_id: str, endpoint: Any) -> str:
+    """The table's sentence; else the docstring's first line without reST
+    markup; else the operation id in words."""
+    if op_id in _SUMMARIES:
+        return _SUMMARIES[op_id]
+    doc = (endpoint.__doc__ or "").strip().split("\n")[0]
+    return _MARKUP.sub(lambda m: m.group(1) or "", doc).strip() or op_id.replace("_", " ").capitalize()
+
+
+def tag_of(path: str) -> str:
+    return next(tag for prefix, tag in _TAGS if path.startswith(prefix))
+
+
 def openapi_document(routes: list[tuple[str, str, Any, str]], *, metrics_protected: bool = True) -> dict[str, Any]:
     """The document for these routes. ``/metrics`` is described as
     bearer-protected only when ``KEYTURN_METRICS_TOKEN`` is set, so the
     document says what the server does."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path, endpoint, op_id in routes:
-        op: dict[str, Any] = {"operationId": op_id, "summary": (endpoint.__doc__ or op_id).strip().split("\n")[0]}
+        op: dict[str, Any] = {"operationId": op_id, "summary": summary_of(op_id, endpoint), "tags": [tag_of(path)]}
         op.update(_OPS.get(op_id, {"responses": {"200": {"description": "ok"}}}))
         if op_id == "metrics" and not metrics_protected:
             op = {k: v for k, v in op.items() if k != "security"}

@@ -170,5 +170,14 @@ def access_token(request: Request) -> tuple[str, str]:
 
 
 def user_agent(request: Request) -> str | None:
+    """The header as text. ASGI hands header bytes over as ISO-8859-1, but
+    clients send non-ASCII user agents in UTF-8: read them as UTF-8 when
+    they are, so ``Édge`` is stored and listed as ``Édge``, not ``Ã\x89dge``."""
     ua = request.headers.get("user-agent")
-    return ua[:MAX_UA] if ua else None
+    if not ua:
+        return None
+    try:
+        ua = ua.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass  # not UTF-8: keep the ISO-8859-1 reading (RFC 9110 §5.5)
+    return ua[:MAX_UA]

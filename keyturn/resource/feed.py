@@ -14,6 +14,7 @@ seconds, return a batch — and the Verifier needs no change.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Iterable
@@ -22,7 +23,9 @@ from typing import Protocol
 
 import httpx
 
-from keyturn.errors import StoreUnavailable
+from keyturn.errors import KeyturnError, StoreUnavailable
+
+log = logging.getLogger("keyturn.verify")
 
 
 class RevocationFeedUnavailable(StoreUnavailable):
@@ -30,6 +33,41 @@ class RevocationFeedUnavailable(StoreUnavailable):
     fail closed (503) rather than accept tokens that may be revoked."""
 
     description = "the revocation feed is unreachable; retry shortly"
+
+
+class RevocationFeedRefused(KeyturnError):
+    """The feed answered 401/403: our client id or secret is wrong. That is
+    a configuration error, not an outage: waiting will not fix it, so the
+    Verifier fails closed at once (500, not a 503 that invites retries)
+    and says in its log which settings to check."""
+
+    description = "the resource server is misconfigured: the revocation feed refused its credentials"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__()
+        self.detail = detail  # for the log; the description is what callers see
+
+
+REFUSED_HINT = "the revocation feed refused our client credentials: check KEYTURN_CLIENT_ID/SECRET"
+
+
+class FeedHealth:
+    """The feed's last known state (``ok``, ``refused``, ``unreachable``),
+    logged once per change rather than once per poll."""
+
+    def __init__(self) -> None:
+        self.state = "unknown"
+
+    def note(self, state: str, detail: str = "") -> None:
+        if state == self.state:
+            return
+        before, self.state = self.state, state
+        if state == "refused":
+            log.error("%s (%s)", REFUSED_HINT, detail)
+        elif state == "unreachable":
+            log.warning("revocation feed unreachable (%s); retrying, failing closed once it is stale", detail)
+        elif before in {"refused", "unreachable"}:
+            log.warning("revocation feed reachable again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +109,8 @@ class HttpRevocationSource:
         if wait > 0:
             params["wait"] = f"{wait:g}"
         response = self._client.get(self.url, params=params, timeout=self._timeout + wait)
+        if response.status_code in {401, 403}:
+            raise RevocationFeedRefused(f"{self.url} answered {response.status_code}")
         response.raise_for_status()
         return batch_from_body(response.json(), cursor)
 

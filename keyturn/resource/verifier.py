@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from jwt.algorithms import get_default_algorithms
@@ -38,18 +38,25 @@ from keyturn.core.verified import DEFAULT_MAX_ENTRIES, VerifiedTokens
 from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenExpired, TokenInvalid, TokenRevoked
 from keyturn.resource.dpop import DEFAULT_ALGORITHMS, DpopChecker, Headers, credentials, header_list
 from keyturn.resource.feed import (
+    FeedHealth,
     HttpRevocationSource,
+    RevocationFeedRefused,
     RevocationFeedUnavailable,
     RevocationSource,
     RevokedSessions,
 )
 
 __all__ = [
-    "AccessClaims", "InvalidDpopProof", "RevocationFeedUnavailable", "SigningKeyRevoked", "TokenExpired",
+    "AccessClaims", "InvalidDpopProof", "RevocationFeedRefused", "RevocationFeedUnavailable", "SigningKeyRevoked", "TokenExpired",
     "TokenInvalid", "TokenRevoked", "Verifier", "keys_from_jwks",
 ]
 
 log = logging.getLogger("keyturn.verify")
+NO_FEED = (
+    "a Verifier without a revocation feed accepts a logged-out or revoked access token until it expires: "
+    "give it resource-client credentials (Verifier.for_service(..., client_id=..., client_secret=...), "
+    "from `keyturn clients add NAME`), or pass revocations=False to accept that"
+)
 _ALGS = get_default_algorithms()
 _CURVES = {"EdDSA": ("OKP", "Ed25519"), "ES256": ("EC", "P-256")}
 
@@ -85,6 +92,10 @@ class Verifier:
     async code (it never blocks the event loop on a key fetch). With a
     ``revocations`` source, call ``start()`` (or use it as a context
     manager) to run the poller; the first ``verify`` starts it otherwise.
+
+    ``revocations`` is required: without the feed a signed-out user's access
+    token stays good until it expires, so that choice must be spelled
+    ``revocations=False`` (logged once, as a warning, when it is made).
     """
 
     def __init__(
@@ -98,7 +109,7 @@ class Verifier:
         min_refetch_interval: float = 10.0,
         jwks_max_age: float = 300.0,
         hmac_keys: Mapping[str, bytes] | None = None,
-        revocations: RevocationSource | None = None,
+        revocations: RevocationSource | Literal[False] | None = None,
         poll_interval: float = 2.0,
         poll_wait: float = 0.0,
         max_feed_staleness: float | None = 60.0,
@@ -115,6 +126,11 @@ class Verifier:
             raise ValueError("'none' is never an acceptable algorithm")
         if "HS256" in algorithms and not hmac_keys:
             raise ValueError("HS256 needs hmac_keys: a JWKS never carries the shared secret")
+        if revocations is None:
+            raise ValueError(NO_FEED)
+        if revocations is False:
+            log.warning("revocations=False: logged-out and revoked access tokens stay accepted until they expire "
+                        "(the access-token lifetime, 30 minutes by default)")
         self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
@@ -137,7 +153,8 @@ class Verifier:
         self._timeout = timeout
         self._transport = transport
         self._async_transport = async_transport
-        self._source = revocations
+        self._source = None if revocations is False else revocations
+        self._health = FeedHealth()
         self._cursor: str | None = None
         self._feed_ok_at: float | None = None
         self._thread: threading.Thread | None = None
@@ -155,8 +172,8 @@ class Verifier:
         """JWKS and (with resource-client credentials) the revocation feed of
         a keyturn service at ``base_url``."""
         base = base_url.rstrip("/")
-        source = None
-        if client_id is not None and client_secret is not None:
+        source: RevocationSource | Literal[False] | None = kw.pop("revocations", None)
+        if client_id and client_secret:
             source = HttpRevocationSource(
                 base + "/auth/revocations", client_id=client_id, client_secret=client_secret,
                 transport=kw.get("transport"),
@@ -252,6 +269,8 @@ class Verifier:
             self._ensure_started()
             ok_at, limit = self._feed_ok_at, self.max_feed_staleness
             # Fail closed: a feed silent for too long may be hiding revocations.
+            if self._health.state == "refused":
+                raise RevocationFeedRefused()  # a wrong credential: no grace, it will not heal by waiting
             if limit is not None and (ok_at is None or time.monotonic() - ok_at > limit):
                 raise RevocationFeedUnavailable()
             if self.revoked.is_revoked(claims.sid, now) or self.revoked.is_token_revoked(claims.jti, now):
@@ -338,6 +357,7 @@ class Verifier:
             self.verified.forget_keys(revoked)
         self._cursor = batch.cursor
         self._feed_ok_at = time.monotonic()
+        self._health.note("ok")
         return len(batch.revoked)
 
     def start(self) -> Verifier:
@@ -348,14 +368,24 @@ class Verifier:
             if self.jwks_url is not None and self._may_fetch():
                 self._fetch_sync()
             if self._source is not None:
-                try:
-                    self.poll_revocations()
-                except (httpx.HTTPError, ValueError):
-                    log.warning("revocation feed unreachable; will retry")
+                self._poll_once(0.0)
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="keyturn-verifier", daemon=True)
             self._thread.start()
         return self
+
+    def _poll_once(self, wait: float) -> bool:
+        """One poll whatever happens (staleness fails closed); a failure is
+        logged once per change of state, in one line, not every poll."""
+        try:
+            self.poll_revocations(wait=wait)
+        except RevocationFeedRefused as exc:
+            self._health.note("refused", exc.detail)
+            return False
+        except Exception as exc:  # keep polling: staleness fails closed
+            self._health.note("unreachable", f"{type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _ensure_started(self) -> None:
         if self._thread is None and not self._stop.is_set():
@@ -381,12 +411,9 @@ class Verifier:
             if self._source is None:
                 self._stop.wait(min(self.jwks_max_age, 60.0))
                 continue
-            try:
-                self.poll_revocations(wait=self.poll_wait)
-            except Exception:  # keep polling whatever happens; staleness fails closed
+            if not self._poll_once(self.poll_wait):
                 if self._stop.is_set():
                     return
-                log.warning("revocation feed poll failed", exc_info=True)
                 self._stop.wait(self.poll_interval)
                 continue
             if self.poll_wait <= 0:

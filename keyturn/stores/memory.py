@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from keyturn.stores.clocks import ClockReading
 from keyturn.core.sessions import Session, lru_victims, under_credentials
@@ -16,7 +17,7 @@ from keyturn.core.throttle import Counter
 from keyturn.core.users import User
 from keyturn.errors import ClientNameTaken, StoreUnavailable, UsernameTaken
 from keyturn.stores.bundle import SessionEngine, Stores
-from keyturn.stores.protocols import ResourceClient, Revocation, SecurityEvent, StoredKey
+from keyturn.stores.protocols import ResourceClient, Revocation, Rotated, SecurityEvent, StoredKey
 
 
 class MemoryStore:
@@ -26,6 +27,7 @@ class MemoryStore:
         self.keys: dict[str, StoredKey] = {}
         self.events: list[SecurityEvent] = []
         self.credentials: dict[str, tuple[int, float]] = {}  # user id -> (version, changed_at)
+        self.grants: dict[str, str | None] = {}  # user id -> claims and scope (``Grants.encode``)
         self.down = False  # tests flip this to simulate an outage
 
     def _check(self) -> None:
@@ -54,6 +56,15 @@ class MemoryStore:
             raise UsernameTaken()
         self.users[user.id] = user
 
+    async def add_users(self, users: Sequence[User]) -> None:
+        self._check()
+        names = {u.username for u in self.users.values()}
+        for user in users:
+            if user.username in names:
+                raise UsernameTaken()  # before any insert: all or none
+            names.add(user.username)
+        self.users.update((u.id, u) for u in users)
+
     async def user_by_name(self, username: str) -> User | None:
         self._check()
         return next((u for u in self.users.values() if u.username == username), None)
@@ -62,10 +73,23 @@ class MemoryStore:
         self._check()
         return self.users.get(user_id)
 
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        self._check()
+        wanted = set(usernames)
+        return [u for u in self.users.values() if u.username in wanted]
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._check()
         if user_id in self.users:
             self.users[user_id] = dataclasses.replace(self.users[user_id], password_hash=password_hash)
+
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        self._check()
+        user = self.users.get(user_id)
+        if user is None or user.password_hash != verified:
+            return False
+        self.users[user_id] = dataclasses.replace(user, password_hash=new)
+        return True
 
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         self._check()
@@ -78,6 +102,16 @@ class MemoryStore:
         self._check()
         return sorted(self.users.values(), key=lambda u: u.created_at)[:limit]
 
+    async def set_claims(self, user_id: str, claims: dict[str, Any], scope: str | None) -> bool:
+        self._check()
+        if user_id not in self.users:
+            return False
+        self.users[user_id] = dataclasses.replace(self.users[user_id], claims=dict(claims), scope=scope)
+        return True
+    async def delete_user(self, user_id: str) -> bool:
+        self._check()
+        return self.users.pop(user_id, None) is not None
+
     # --- sessions ---------------------------------------------------------
 
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
@@ -86,8 +120,14 @@ class MemoryStore:
         evicted = [s.id for s in lru_victims(live, max_sessions)]
         for sid in evicted:
             self._revoke(sid, now, "evicted")
-        self.sessions[session.id] = session
+        if session.grants is not None:
+            self.grants.setdefault(session.user_id, session.grants)
+        self.sessions[session.id] = dataclasses.replace(session, grants=None)
         return evicted
+
+    async def set_grants(self, user_id: str, grants: str | None) -> None:
+        self._check()
+        self.grants[user_id] = grants
 
     def _find(self, session_id: str, user_id: str | None) -> Session | None:
         s = self.sessions.get(session_id)
@@ -95,7 +135,7 @@ class MemoryStore:
 
     def _judged(self, s: Session) -> Session:
         version, at = self.credentials.get(s.user_id, (0, None))
-        return under_credentials(s, version, at)
+        return under_credentials(dataclasses.replace(s, grants=self.grants.get(s.user_id)), version, at)
 
     async def credential_version(self, user_id: str) -> int:
         self._check()
@@ -125,16 +165,16 @@ class MemoryStore:
         user_agent: str | None,
         user_id: str | None = None,
         to_generation: int | None = None,
-    ) -> bool:
+    ) -> Rotated | None:
         self._check()
         s = self._find(session_id, user_id)
         if s is None or s.generation != expected_generation or s.revoked_at is not None or s.idle_expires_at <= now:
-            return False
+            return None
         self.sessions[session_id] = dataclasses.replace(
             s, generation=expected_generation + 1 if to_generation is None else to_generation, rotated_at=now, last_used_at=now,
-            idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
+            idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent, grants=None,
         )
-        return True
+        return Rotated(self.grants.get(s.user_id))
 
     def _revoke(self, session_id: str, now: float, reason: str) -> bool:
         s = self.sessions.get(session_id)

@@ -73,15 +73,26 @@ def _factory(table: Mapping[str, object], url: str, setting: str, hint: str) -> 
     raise ConfigError(f"{setting}: unsupported URL scheme {url.partition(':')[0].lower()!r} ({hint})")
 
 
-def open_stores(settings: Settings) -> Stores:
-    """The database's bundle, with sessions on the session store when one is set."""
+def open_database(settings: Settings) -> Stores:
+    """The database's bundle alone, sessions included."""
     url = settings.database_url
     if _role(url) == "redis":
         raise ConfigError(f"{DATABASE_SETTING}: must be an SQL database (Redis can hold sessions only)")
     key = _factory(DATABASES, url, DATABASE_SETTING, f"use {SQL_URLS} or memory:")
-    stores = DATABASES[key](settings, url)
+    return DATABASES[key](settings, url)
+
+
+def open_session_engine(settings: Settings) -> SessionEngine | None:
+    """The session store when it is not the database; ``None`` when it is."""
     sessions_url = settings.session_store_url
-    if sessions_url is None or sessions_url == url:
-        return stores
+    if sessions_url is None or sessions_url == settings.database_url:
+        return None
     key = _factory(SESSION_ENGINES, sessions_url, SESSION_SETTING, "use redis://, an SQL URL or memory:")
-    return stores.with_sessions(SESSION_ENGINES[key](settings, sessions_url))
+    return SESSION_ENGINES[key](settings, sessions_url)
+
+
+def open_stores(settings: Settings) -> Stores:
+    """The database's bundle, with sessions on the session store when one is set."""
+    stores = open_database(settings)
+    sessions = open_session_engine(settings)
+    return stores if sessions is None else stores.with_sessions(sessions)

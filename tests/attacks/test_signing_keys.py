@@ -68,7 +68,8 @@ class StaticFeed:
 
 def warm_verifier(rt: Runtime, clock: FrozenClock, source: Any = None) -> Verifier:
     """A resource server's Verifier that fetched the JWKS now and will not refetch."""
-    v = Verifier(None, issuer=rt.settings.issuer, audience=rt.settings.audience, clock=clock, revocations=source)
+    v = Verifier(None, issuer=rt.settings.issuer, audience=rt.settings.audience, clock=clock,
+                 revocations=source if source is not None else False)
     v.load_jwks(orjson.loads(rt.keys.jwks_json))
     return v
 

@@ -56,3 +56,14 @@ def test_html_report_shows_the_summary_and_matches_the_json(seed_report: tuple[d
     page.screenshot(path=str(ARTIFACTS / "audit-report.png"), full_page=True)
     (ARTIFACTS / "audit-report.json").write_text(json.dumps(report, indent=2))
     page.close()
+
+
+def test_html_report_fits_a_phone(seed_report: tuple[dict[str, Any], Path], browser: Any) -> None:
+    """No sideways scrolling at 390 px (it was 469 px wide)."""
+    report, page_file = seed_report
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(page_file.as_uri())
+    assert page.locator("#results tbody tr").count() == len(report["results"])
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "audit-report-phone.png"), full_page=True)
+    page.close()

@@ -71,6 +71,7 @@ def test_unreachable_target_is_a_usage_error() -> None:
     run = audit(f"http://127.0.0.1:{free_port()}")
     assert run.exit_code == 2
     assert "cannot reach" in run.stderr
+    assert "connection refused" in run.stderr and "ConnectError" not in run.stderr
 
 
 def test_a_budget_too_small_to_log_in_is_a_usage_error(seed: Seed) -> None:

@@ -175,3 +175,31 @@ def test_master_key_of_the_wrong_length(tmp_path: Path, value: str) -> None:
     env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db", "KEYTURN_MASTER_KEY": value}
     proc = keyturn(["serve", "--port", str(free_port())], env, tmp_path)
     assert_one_line(proc, 2, "KEYTURN_MASTER_KEY", "must be 32 bytes")
+
+
+@pytest.mark.parametrize("where", ["port_in_use", "address_not_here"])
+def test_a_port_in_use_or_a_foreign_address_is_one_error_line_and_nothing_else(
+    tmp_path: Path, key: str, where: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["serve", "--port", str(port)] if where == "port_in_use" else ["serve", "--host", "192.0.2.1"]
+        proc = keyturn(args, {"KEYTURN_MASTER_KEY": key, "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db"},
+                       tmp_path)
+    assert proc.returncode == 1 and "listening on" not in proc.stderr
+    assert proc.stderr.startswith("keyturn: error: cannot listen on ") and len(proc.stderr.splitlines()) == 1
+    assert ("Address already in use" if where == "port_in_use" else "Cannot assign") in proc.stderr
+    assert not (tmp_path / "k.db").exists()  # nothing created for a server that cannot listen
+
+
+def test_host_and_port_from_the_environment(tmp_path: Path, key: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = keyturn(["serve"], {"KEYTURN_MASTER_KEY": key, "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db",
+                                   "KEYTURN_HOST": "127.0.0.1", "KEYTURN_PORT": port}, tmp_path)
+    assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "not a keyturn setting" not in proc.stderr

@@ -114,3 +114,14 @@ def test_client_script_says_when_the_session_ended(
     again = run_client(live, resource_server, tmp_path)  # the next run logs in afresh
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("hello ")
+
+
+def test_resource_server_example_refuses_to_run_without_the_feed() -> None:
+    """Without feed credentials it would accept signed-out users' tokens: it
+    says so and what to set (the generated ``kc_...`` id), in one line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_CLIENT")}
+    env.update({"PYTHONPATH": str(ROOT), "KEYTURN_URL": "http://127.0.0.1:9"})
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "resource_server.py")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "KEYTURN_CLIENT_ID" in done.stderr and "kc_" in done.stderr and "Traceback" not in done.stderr

@@ -53,11 +53,11 @@ def test_logout_reaches_the_resource_server(
     print(f"revocation delay ({mode}): {delay * 1000:.0f} ms")
 
 
-def test_wrong_client_secret_means_a_silent_feed_and_fail_closed(live: Live) -> None:
-    from keyturn.resource.feed import RevocationFeedUnavailable
+def test_wrong_client_secret_fails_closed_at_once_as_a_configuration_error(live: Live) -> None:
+    from keyturn.resource.feed import RevocationFeedRefused
 
     verifier = Verifier.for_service(live.url, issuer="keyturn", audience="keyturn", client_id=CLIENT_ID,
                                     client_secret="wrong", max_feed_staleness=30)
     with verifier:
-        with pytest.raises(RevocationFeedUnavailable):
+        with pytest.raises(RevocationFeedRefused):
             verifier.verify(str(live.login()["access_token"]))

@@ -230,7 +230,7 @@ def test_a_failure_is_never_remembered(
 
 
 def test_the_cache_is_bounded(issuer: Issuer, clock: FrozenClock) -> None:
-    verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock, max_verified=8)
+    verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock, max_verified=8, revocations=False)
     verifier.load_jwks(issuer.jwks())
     tokens = [issuer.token(jti=f"j{i}") for i in range(20)]
     for token in tokens:
@@ -243,7 +243,7 @@ def test_the_cache_is_bounded(issuer: Issuer, clock: FrozenClock) -> None:
 
 
 def test_max_verified_zero_remembers_nothing(issuer: Issuer, clock: FrozenClock) -> None:
-    verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock, max_verified=0)
+    verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock, max_verified=0, revocations=False)
     verifier.load_jwks(issuer.jwks())
     token = issuer.token()
     verifier.verify(token)

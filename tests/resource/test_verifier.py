@@ -31,7 +31,8 @@ def forge(rt: Runtime, header: dict[str, Any], claims: dict[str, Any], *, key: A
 
 
 def verifier_for(rt: Runtime, clock: FrozenClock, **kw: Any) -> Verifier:
-    v = Verifier(None, issuer=rt.settings.issuer, audience=rt.settings.audience, clock=clock, **kw)
+    v = Verifier(None, issuer=rt.settings.issuer, audience=rt.settings.audience, clock=clock,
+                 **{"revocations": False, **kw})
     v.load_jwks(orjson.loads(rt.keys.jwks_json))
     return v
 
@@ -108,7 +109,7 @@ async def test_garbage_kids_fetch_the_jwks_at_most_once_per_interval(api: Api) -
     rt, clock = api.runtime, api.clock
     calls: list[str] = []
     v = Verifier("http://keyturn.test/.well-known/jwks.json", issuer="keyturn", audience="keyturn", clock=clock,
-                 transport=jwks_transport(rt, calls), min_refetch_interval=3600)
+                 transport=jwks_transport(rt, calls), min_refetch_interval=3600, revocations=False)
     bad = [forge(rt, header_of(rt, kid=f"junk{i}"), claims_of(rt, clock)) for i in range(50)]
     assert {outcome(lambda t=t: v.verify(t)) for t in bad} == {"token_invalid"}
     assert calls == ["/.well-known/jwks.json"]
@@ -119,7 +120,7 @@ async def test_a_rotated_key_is_fetched_on_first_sight(api: Api) -> None:
     rt, clock = api.runtime, api.clock
     calls: list[str] = []
     v = Verifier("http://keyturn.test/.well-known/jwks.json", issuer="keyturn", audience="keyturn", clock=clock,
-                 transport=jwks_transport(rt, calls), min_refetch_interval=0)
+                 transport=jwks_transport(rt, calls), min_refetch_interval=0, revocations=False)
     v.refresh_keys()
     await rt.keys.rotate(clock.now())
     clock.advance(rt.settings.key_publish_ahead)  # the new key signs from then on
@@ -137,7 +138,7 @@ async def test_verify_async_fetches_without_blocking(api: Api) -> None:
         return httpx.Response(200, content=rt.keys.jwks_json)
 
     v = Verifier("http://keyturn.test/.well-known/jwks.json", issuer="keyturn", audience="keyturn", clock=clock,
-                 async_transport=httpx.MockTransport(handler))
+                 async_transport=httpx.MockTransport(handler), revocations=False)
     tokens = await api.user_and_login()
     assert (await v.verify_async(tokens["access_token"])).sid == tokens["session_id"]
     assert calls == ["/.well-known/jwks.json"]
@@ -214,5 +215,5 @@ async def test_hs256_with_a_shared_secret(make_api: Callable[..., Any]) -> None:
         tokens = await api.user_and_login()
         key = api.runtime.keys.active
         v = Verifier(None, issuer="keyturn", audience="keyturn", algorithms=("HS256",),
-                     hmac_keys={key.kid: key.private}, clock=api.clock)
+                     hmac_keys={key.kid: key.private}, clock=api.clock, revocations=False)
         assert v.verify(tokens["access_token"]).sid == tokens["session_id"]

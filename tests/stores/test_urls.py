@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -64,3 +65,18 @@ def test_the_scheme_table_is_what_settings_accept(make_settings: Callable[..., S
             assert async_url(url).startswith(row.driver or "")
     with pytest.raises(ValueError, match="unsupported URL scheme"):
         make_settings(database_url="oracle://127.0.0.1/x")
+
+
+@pytest.mark.parametrize(("setting", "url"), [
+    ("session_store_url", "redis:/oops"),
+    ("session_store_url", "redis:oops"),
+    ("session_store_url", "redis:///0"),
+    ("session_store_url", "redis+cluster://"),
+    ("database_url", "postgresql:/db"),
+])
+def test_a_url_without_its_slashes_or_host_is_refused_not_defaulted(setting: str, url: str) -> None:
+    """``redis:/oops`` used to open localhost:6379 db 0 in silence."""
+    from keyturn.config import load_settings
+
+    with pytest.raises(ConfigError, match=f"KEYTURN_{setting.upper()}: .*{re.escape(url)}"):
+        load_settings(**{setting: url})

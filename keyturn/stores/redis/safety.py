@@ -23,30 +23,34 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def read_eviction_policy(client: Any) -> str | None:
-    """``CONFIG GET maxmemory-policy``; ``None`` where CONFIG is disabled
-    (some managed services rename or forbid it)."""
+async def read_config(client: Any, name: str, safe: str) -> str | None:
+    """``CONFIG GET name``; ``None`` where CONFIG is disabled (some managed
+    services rename or forbid it). Cluster nodes that disagree: the first
+    value that is not ``safe``."""
     try:
-        reply = await client.config_get("maxmemory-policy")
+        reply = await client.config_get(name)
     except Exception as exc:  # noqa: BLE001 - redis.ResponseError and friends
         log.debug("CONFIG GET failed: %s", exc)
         return None
-    policies = set(_policies(reply))
-    if len(policies) == 1:
-        return policies.pop()
-    # Cluster nodes that disagree: report the first unsafe one.
-    return next((p for p in sorted(policies) if p != SAFE_POLICY), None)
+    values = set(_values(reply, name))
+    if len(values) == 1:
+        return values.pop()
+    return next((v for v in sorted(values) if v != safe), None)
 
 
-def _policies(reply: Any) -> list[str]:
-    """The policies in a reply: ``{name: value}`` from one node, or (Redis
+async def read_eviction_policy(client: Any) -> str | None:
+    return await read_config(client, "maxmemory-policy", SAFE_POLICY)
+
+
+def _values(reply: Any, name: str) -> list[str]:
+    """The values in a reply: ``{name: value}`` from one node, or (Redis
     Cluster) ``{node: {name: value}}`` from several."""
     found: list[str] = []
     if isinstance(reply, dict):
         for key, value in reply.items():
             if isinstance(value, dict):
-                found += _policies(value)
-            elif _text(key) == "maxmemory-policy":
+                found += _values(value, name)
+            elif _text(key) == name:
                 found.append(_text(value))
     return found
 

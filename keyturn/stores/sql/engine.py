@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import sqlite3
 import time
@@ -66,7 +67,16 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     elif full.startswith("mysql+asyncmy"):
         # Autocommit, so the hot path's single statements are one round
         # trip; SQLAlchemy's transactions begin explicitly (below).
-        connect_args = {"connect_timeout": int(max(1, connect_timeout)), "autocommit": True}
+        # Multi-statement queries: the hot path's rotate returns the user's
+        # claims with a second statement in the same round trip (MySQL has
+        # no UPDATE … RETURNING; ``hot.MysqlHotPath``). Every query keyturn
+        # sends is parameterised.
+        from asyncmy.constants import CLIENT
+
+        connect_args = {
+            "connect_timeout": int(max(1, connect_timeout)), "autocommit": True,
+            "client_flag": CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
+        }
     engine = create_async_engine(
         full,
         pool_size=pool_size,
@@ -78,8 +88,22 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     )
     if engine.dialect.name == "mysql":
         _explicit_mysql_transactions(engine)
+        _quiet_primary_key_note()
     _ping_idle_connections(engine)
     return engine
+
+
+def _drop_primary_key_note(record: logging.LogRecord) -> bool:
+    return "ignored for PRIMARY key" not in record.getMessage()
+
+
+def _quiet_primary_key_note() -> None:
+    """MariaDB notes that a PRIMARY KEY's name is ignored when Alembic makes
+    its version table (it names every constraint); asyncmy logs each note
+    as a warning. Nothing to act on, so it is not logged."""
+    driver_log = logging.getLogger("asyncmy")
+    if _drop_primary_key_note not in driver_log.filters:
+        driver_log.addFilter(_drop_primary_key_note)
 
 
 def _explicit_mysql_transactions(engine: AsyncEngine) -> None:
