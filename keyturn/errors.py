@@ -215,8 +215,19 @@ class TokenRevoked(BearerError):
 
 
 class MissingToken(BearerError):
+    """No token at all (or an unsupported scheme): RFC 6750 §3.1 says the
+    challenge SHOULD NOT carry an error code then."""
+
     code = "token_invalid"
     description = "no bearer token was sent"
+
+
+class NotDpopBound(TokenInvalid):
+    """An access token with no ``cnf.jkt`` sent under the DPoP scheme: the
+    service and the Verifier answer it alike (a Bearer challenge, so the
+    client learns which scheme the token is for)."""
+
+    description = "this access token is not DPoP-bound: use the Bearer scheme"
 
 
 # --- proof of possession and client authentication -------------------------

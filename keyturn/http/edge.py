@@ -12,6 +12,7 @@ from keyturn.errors import (
     InvalidClient,
     InvalidDpopProof,
     KeyturnError,
+    MissingToken,
     RateLimited,
     RefreshError,
 )
@@ -35,7 +36,15 @@ def render(exc: KeyturnError, *, oauth: bool = False) -> tuple[int, dict[str, st
     headers = dict(NO_STORE)
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(exc.retry_after)
-    if isinstance(exc, BearerError):
+    if oauth and status == 400:
+        # RFC 6749 §5.2, RFC 9449 §5: the token endpoint's errors are the
+        # JSON body only; a challenge there makes strict clients raise a
+        # WWW-Authenticate error that names no error code.
+        return status, body, headers
+    if isinstance(exc, MissingToken):
+        # RFC 6750 §3.1: no authentication information -> no error code.
+        headers["www-authenticate"] = f'Bearer realm="{REALM}"'
+    elif isinstance(exc, BearerError):
         value = f'Bearer realm="{REALM}", error="{exc.error}", error_description="{_quoted(exc.description)}"'
         if isinstance(exc, InsufficientScope) and exc.scope:
             value += f', scope="{_quoted(exc.scope)}"'
