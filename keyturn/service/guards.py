@@ -125,15 +125,20 @@ class Throttle:
     async def release(self, key: str, now: float) -> None:
         await self._store.release(key, now=now)
 
-    async def check_refresh(self, ip: str | None, now: float) -> None:
+    async def refresh_wait(self, ip: str | None, now: float) -> float:
+        """Seconds this address must wait before its next *unproven* refresh
+        token is looked at (0 = go). Only addresses that sent an invalid
+        token in the current window on this replica pay the counter read:
+        the hot path of a well-behaved client costs no extra round trip.
+        The caller refuses with ``RateLimited`` only what is not genuine, so
+        a guesser behind a carrier NAT or an office proxy cannot stall its
+        neighbours' refreshes."""
         key = throttle.window_key("refresh", ip, now)
         if self._suspects.get(key, 0.0) <= now:
             self._suspects.pop(key, None)
-            return
+            return 0.0
         found = await self._store.counters([key], now=now)
-        wait = throttle.window_delay(found[key].count if key in found else 0, self._refresh_ip_max, now)
-        if wait > 0:
-            raise RateLimited(wait)
+        return throttle.window_delay(found[key].count if key in found else 0, self._refresh_ip_max, now)
 
     async def refresh_invalid(self, ip: str | None, now: float) -> None:
         key = throttle.window_key("refresh", ip, now)
