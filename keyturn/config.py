@@ -24,7 +24,7 @@ from pydantic_settings import (
 from keyturn.errors import ConfigError
 from keyturn.stores.urls import scheme_of
 
-Algorithm = Literal["EdDSA", "ES256", "HS256"]
+Algorithm = Literal["EdDSA", "Ed25519", "ES256", "HS256"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # KEYTURN_* variables that are not settings: the file itself, the client's,
 # the examples' and the test suite's own variables.
@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     max_sessions_per_user: int = Field(
         0, ge=0, description="Live sessions per user; 0 = unlimited, 1 = a new login ends the old one, "
         "N evicts the least recently used.")
-    signing_alg: Algorithm = Field("EdDSA", description="Access-token signature algorithm.")
+    signing_alg: Algorithm = Field(
+        "EdDSA", description="Access-token signature algorithm: `EdDSA` (Ed25519 under its older name, which every "
+        "JOSE library knows), `Ed25519` (the same signature under its RFC 9864 name), `ES256` or `HS256`.")
     issuer: str = Field("keyturn", description="`iss` claim of access tokens.")
     audience: str = Field("keyturn", description="`aud` claim of access tokens.")
     registration: Literal["open", "closed"] = Field("open", description="Whether `POST /auth/register` is open.")
@@ -154,8 +156,8 @@ class Settings(BaseSettings):
     login_max_delay: int = Field(
         300, ge=1, le=3600, description="Cap of the per-account login delay, seconds (a soft lock, never a hard one).")
     dpop_iat_window: int = Field(60, ge=5, le=600, description="How old a DPoP proof's iat may be, seconds.")
-    dpop_algs: list[str] = Field(
-        default_factory=lambda: ["EdDSA", "ES256", "ES384", "RS256", "PS256"],
+    dpop_algs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["EdDSA", "Ed25519", "ES256", "ES384", "RS256", "PS256"],
         description="Algorithms accepted in DPoP proofs (asymmetric only), comma-separated.")
     hs256_secret: str | None = Field(
         None, repr=False, description="With signing_alg HS256: the shared signing secret, at least 32 bytes.")
@@ -227,7 +229,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_dpop_algs(cls, value: list[str]) -> list[str]:
         # Asymmetric only: a DPoP proof proves possession of a private key.
-        allowed = {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        allowed = {"EdDSA", "Ed25519", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
         bad = [a for a in value if a not in allowed]
         if bad or not value:
             raise ValueError(f"unsupported DPoP algorithm(s): {bad or 'none given'}")

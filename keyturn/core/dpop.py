@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jwt.algorithms import get_default_algorithms
-
 from keyturn.core import jws
+from keyturn.core.algorithms import ALGORITHMS
 from keyturn.core.jws import ParsedJws
 from keyturn.core.refresh import b64encode
 from keyturn.errors import InvalidDpopProof
@@ -34,13 +33,14 @@ DPOP_TYP = "dpop+jwt"
 MAX_PROOF_LENGTH = 4096
 RSA_BITS = (2048, 4096)
 RSA_EXPONENT = 65537
-_ALGORITHMS = get_default_algorithms()
+_ALGORITHMS = ALGORITHMS
 # alg -> (kty, allowed curves or None)
 _KEY_TYPES: dict[str, tuple[str, frozenset[str] | None]] = {
     # Only keys whose verification costs what an honest client's does: the
     # attacker picks the key, so a huge RSA exponent or modulus would let
     # them pick our CPU time too.
     "EdDSA": ("OKP", frozenset({"Ed25519"})),
+    "Ed25519": ("OKP", frozenset({"Ed25519"})),  # RFC 9864's fully-specified name
     "ES256": ("EC", frozenset({"P-256"})),
     "ES384": ("EC", frozenset({"P-384"})),
     **{f"{p}{n}": ("RSA", None) for p in ("RS", "PS") for n in ("256", "384", "512")},

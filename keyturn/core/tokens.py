@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from jwt.algorithms import Algorithm, get_default_algorithms
+from jwt.algorithms import Algorithm
 
 from keyturn.core import jws
+from keyturn.core.algorithms import ALGORITHMS
 from keyturn.core.refresh import b64encode
 from keyturn.errors import TokenExpired, TokenInvalid
 
 ACCESS_TYP = "at+jwt"
 MAX_TOKEN_LENGTH = 8192
-_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+_ALGORITHMS: dict[str, Algorithm] = ALGORITHMS  # Ed25519 (RFC 9864) included
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from keyturn.core.tokens import AccessClaims
 from keyturn.errors import InvalidDpopProof, NotDpopBound
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
-DEFAULT_ALGORITHMS = ("EdDSA", "ES256", "ES384", "RS256", "PS256")
+DEFAULT_ALGORITHMS = ("EdDSA", "Ed25519", "ES256", "ES384", "RS256", "PS256")
 
 
 def header_list(headers: Headers) -> list[tuple[str, str]]:

@@ -30,9 +30,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from jwt.algorithms import get_default_algorithms
-
 from keyturn.clock import Clock, SystemClock
+from keyturn.core.algorithms import ALGORITHMS
 from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid
 from keyturn.core.verified import DEFAULT_MAX_ENTRIES, VerifiedTokens
 from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenExpired, TokenInvalid, TokenRevoked
@@ -50,8 +49,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("keyturn.verify")
-_ALGS = get_default_algorithms()
-_CURVES = {"EdDSA": ("OKP", "Ed25519"), "ES256": ("EC", "P-256")}
+_ALGS = ALGORITHMS
+_CURVES = {"EdDSA": ("OKP", "Ed25519"), "Ed25519": ("OKP", "Ed25519"), "ES256": ("EC", "P-256")}
 
 
 def keys_from_jwks(jwks: Mapping[str, Any], algorithms: Collection[str]) -> dict[str, SigningKey]:
@@ -93,7 +92,7 @@ class Verifier:
         *,
         issuer: str,
         audience: str,
-        algorithms: Collection[str] = ("EdDSA", "ES256"),
+        algorithms: Collection[str] = ("EdDSA", "Ed25519", "ES256"),
         leeway: float = 5.0,
         min_refetch_interval: float = 10.0,
         jwks_max_age: float = 300.0,
