@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     signing_alg: Algorithm = Field(
         "EdDSA", description="Access-token signature algorithm: `EdDSA` (Ed25519 under its older name, which every "
         "JOSE library knows), `Ed25519` (the same signature under its RFC 9864 name), `ES256` or `HS256`.")
-    issuer: str = Field("keyturn", description="`iss` claim of access tokens.")
+    issuer: str = Field(
+        "keyturn", description="`iss` claim of access tokens and `issuer` of the RFC 8414 metadata: a URL (RFC 8414 §2, "
+        "RFC 9068 §2.2). Unset: `public_url` when that is set, else `keyturn` (not a URL: a warning at start).")
     audience: str = Field("keyturn", description="`aud` claim of access tokens.")
     registration: Literal["open", "closed"] = Field("open", description="Whether `POST /auth/register` is open.")
     master_key: str | None = Field(
@@ -184,6 +186,14 @@ class Settings(BaseSettings):
         330, ge=0, le=86_400,
         description="A rotated-in signing key is in the JWKS this many seconds before any replica signs with it "
         "(at least the resource servers' JWKS cache age; the Verifier's default is 300).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _issuer_from_public_url(cls, data: Any) -> Any:
+        """The issuer is a URL: with no issuer set, the public URL is it."""
+        if isinstance(data, dict) and not data.get("issuer") and data.get("public_url"):
+            data = {**data, "issuer": str(data["public_url"]).rstrip("/")}
+        return data
 
     @field_validator("log_level")
     @classmethod
@@ -326,6 +336,27 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
         hint = f"; did you mean {close[0]}?" if close else ""
         found.append(f"{name} is not a keyturn setting and is ignored{hint}")
     return found
+
+
+def issuer_is_url(issuer: str) -> bool:
+    """RFC 8414 §2: an https URL with no query or fragment (http accepted:
+    loopback and tests)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(issuer)
+    return parts.scheme in ("https", "http") and bool(parts.netloc) and not parts.query and not parts.fragment
+
+
+def issuer_warnings(settings: Settings) -> list[str]:
+    """An issuer that is not a URL: strict clients (RFC 8414 discovery,
+    RFC 9068 validation) refuse it."""
+    if issuer_is_url(settings.issuer):
+        return []
+    return [
+        f"KEYTURN_ISSUER ({settings.issuer!r}) is not a URL: RFC 8414 discovery and strict RFC 9068 validators "
+        "refuse it; set KEYTURN_PUBLIC_URL (the issuer follows it) or KEYTURN_ISSUER to the URL clients reach "
+        "keyturn at, and give resource servers the same value"
+    ]
 
 
 def lifetime_warnings(settings: Settings) -> list[str]:

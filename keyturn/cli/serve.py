@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from keyturn.cli.common import app, fail, run_or_fail, settings_or_exit, warn
-from keyturn.config import Settings, lifetime_warnings
+from keyturn.config import Settings, issuer_warnings, lifetime_warnings
 from keyturn.errors import KeyturnError
 
 
@@ -98,7 +98,7 @@ def serve(
     from keyturn.logs import logging_config
 
     settings = settings_or_exit()
-    for line in lifetime_warnings(settings):
+    for line in [*lifetime_warnings(settings), *issuer_warnings(settings)]:
         warn(line)
     # JSON lines (readable text on a terminal); the same config reaches every
     # worker process through uvicorn's log_config.

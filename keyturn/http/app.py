@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError, StoreUnavailable
-from keyturn.http import oauth_routes, observe, routes as r
+from keyturn.http import metadata, oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
 from keyturn.http.dispatch import App, PlainRoute
 from keyturn.http.docs import DocsPage
@@ -51,6 +51,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/oauth/introspect", oauth_routes.introspect, "oauth_introspect"),
     ("GET", "/auth/revocations", revocations, "revocations"),
     ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
+    ("GET", metadata.PATH, metadata.authorization_server, "authorization_server_metadata"),
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),
     ("GET", "/metrics", observe.metrics_endpoint, "metrics"),
