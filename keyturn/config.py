@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     login_max_delay: int = Field(
         300, ge=1, le=3600, description="Cap of the per-account login delay, seconds (a soft lock, never a hard one).")
     dpop_iat_window: int = Field(60, ge=5, le=600, description="How old a DPoP proof's iat may be, seconds.")
+    dpop_nonce: bool = Field(
+        False, description="Require server-provided nonces in DPoP proofs (RFC 9449 §8, §9): a proof without a "
+        "current nonce gets `use_dpop_nonce` and a fresh one in the `DPoP-Nonce` header (stateless; every replica "
+        "accepts every replica's nonce).")
     dpop_algs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["EdDSA", "Ed25519", "ES256", "ES384", "RS256", "PS256"],
         description="Algorithms accepted in DPoP proofs (asymmetric only), comma-separated.")

@@ -243,6 +243,22 @@ class InvalidDpopProof(KeyturnError):
     description = "the DPoP proof is invalid"
 
 
+class UseDpopNonce(InvalidDpopProof):
+    """RFC 9449 §8 / §9 ``use_dpop_nonce``: the server requires a nonce it
+    provided (``DPoP-Nonce`` header of this answer) in the proof. 400 at the
+    token endpoints (§8), 401 at a protected resource (§9). Not a guess: it
+    is a normal step of the protocol, retried once with the nonce."""
+
+    code = "use_dpop_nonce"
+    error = "use_dpop_nonce"
+    description = "the DPoP proof must carry the nonce given in the DPoP-Nonce header"
+
+    def __init__(self, nonce: str, *, at_resource: bool) -> None:
+        super().__init__()
+        self.nonce = nonce
+        self.status = 401 if at_resource else 400
+
+
 class InsufficientScope(BearerError):
     """RFC 6750 §3.1 ``insufficient_scope``: "The request requires higher
     privileges than provided by the access token" (403)."""

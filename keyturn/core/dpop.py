@@ -57,6 +57,7 @@ class DpopProof:
     jkt: str
     jti: str
     iat: int
+    nonce: str | None = None  # RFC 9449 §8: checked by whoever issued nonces
 
 
 def parse_jws(proof: str) -> ParsedJws:
@@ -163,7 +164,8 @@ def check_proof(
         if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
             raise InvalidDpopProof("the DPoP proof does not match the access token")
     assert isinstance(jwk, dict)
-    return DpopProof(jwk_thumbprint(jwk), jti, int(iat))
+    nonce = claims.get("nonce")
+    return DpopProof(jwk_thumbprint(jwk), jti, int(iat), nonce if isinstance(nonce, str) and len(nonce) <= 256 else None)
 
 
 def replay_key(jkt: str, jti: str) -> str:

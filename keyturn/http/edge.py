@@ -15,6 +15,7 @@ from keyturn.errors import (
     MissingToken,
     RateLimited,
     RefreshError,
+    UseDpopNonce,
 )
 
 REALM = "keyturn"
@@ -30,13 +31,17 @@ def render(exc: KeyturnError, *, oauth: bool = False) -> tuple[int, dict[str, st
     §7.1 shape plus our stable ``code``. On the OAuth endpoints a refresh or
     proof failure is 400 (RFC 6749 §5.2); elsewhere the class decides."""
     status = exc.status
-    if oauth and isinstance(exc, (RefreshError, InvalidDpopProof)):
+    if oauth and isinstance(exc, (RefreshError, InvalidDpopProof)) and not (
+        isinstance(exc, UseDpopNonce) and exc.status == 401
+    ):
         status = 400
     body = {"error": exc.error, "error_description": exc.description, "code": exc.code}
     headers = dict(NO_STORE)
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(exc.retry_after)
-    if oauth and status == 400:
+    if isinstance(exc, UseDpopNonce):
+        headers["dpop-nonce"] = exc.nonce  # RFC 9449 §8.1
+    if status == 400 and (oauth or isinstance(exc, UseDpopNonce)):
         # RFC 6749 §5.2, RFC 9449 §5: the token endpoint's errors are the
         # JSON body only; a challenge there makes strict clients raise a
         # WWW-Authenticate error that names no error code.

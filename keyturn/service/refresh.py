@@ -18,6 +18,7 @@ from keyturn.errors import (
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
+    UseDpopNonce,
 )
 from keyturn.service.access import AccessTokens, TokenPair
 from keyturn.service.ending import SessionEnding
@@ -60,8 +61,8 @@ class Refresh:
         wait = await self.throttle.refresh_wait(ip, now)
         try:
             return await self._refresh(token, now, ip, user_agent, dpop, wait)
-        except RateLimited:
-            raise  # refused unread: not counted again
+        except (RateLimited, UseDpopNonce):
+            raise  # refused unread / a protocol step: not a guess
         except (RefreshTokenInvalid, InvalidDpopProof):  # invalid proofs count like guesses
             await self.throttle.refresh_invalid(ip, now)
             raise
