@@ -282,6 +282,13 @@ class InvalidClient(KeyturnError):
     status = 401
     description = "client authentication failed"
 
+    def __init__(self, description: str | None = None, *, challenge: bool = True) -> None:
+        super().__init__(description)
+        # RFC 6749 §5.2: a WWW-Authenticate challenge when the client used
+        # (or should have used) the Authorization header; none for
+        # credentials sent in the form body.
+        self.challenge = challenge
+
 
 # --- infrastructure ----------------------------------------------------------
 

@@ -46,13 +46,18 @@ async def authenticate_token_client(request: Request, rt: Runtime, form: dict[st
     if presented is None:
         return None
     client_id, secret = presented
-    if len(client_id) > 255:
-        raise InvalidClient()
-    if secret is None:
-        if is_confidential(rt.settings, client_id):
-            raise InvalidClient("this client must authenticate")
-        return client_id  # a public client naming itself
-    if settings_client(rt.settings, client_id, secret):
+    # RFC 6749 §5.2: a Basic challenge only for the header method.
+    in_form = secret is not None and "client_secret" in form
+    try:
+        if len(client_id) > 255:
+            raise InvalidClient()
+        if secret is None:
+            if is_confidential(rt.settings, client_id):
+                raise InvalidClient("this client must authenticate")
+            return client_id  # a public client naming itself
+        if settings_client(rt.settings, client_id, secret):
+            return client_id
+        await authenticate_client(rt.stores.clients, client_id, secret)
         return client_id
-    await authenticate_client(rt.stores.clients, client_id, secret)
-    return client_id
+    except InvalidClient as exc:
+        raise InvalidClient(exc.description, challenge=not in_form) from None

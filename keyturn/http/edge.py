@@ -58,6 +58,6 @@ def render(exc: KeyturnError, *, oauth: bool = False) -> tuple[int, dict[str, st
         headers["www-authenticate"] = (
             f'DPoP realm="{REALM}", error="{exc.error}", error_description="{_quoted(exc.description)}"'
         )
-    elif isinstance(exc, InvalidClient):
+    elif isinstance(exc, InvalidClient) and exc.challenge:
         headers["www-authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
     return status, body, headers

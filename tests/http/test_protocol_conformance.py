@@ -132,6 +132,8 @@ async def test_wrong_client_credentials_are_invalid_client(rs_api: Api, path: st
     assert r.json()["error"] == "invalid_client"
     if how.startswith("basic"):
         assert r.headers["www-authenticate"].startswith("Basic")
+    else:  # RFC 6749 §5.2: the challenge is for the Authorization-header method
+        assert "www-authenticate" not in r.headers
     # The refresh token was neither rotated nor revoked.
     assert (await rs_api.refresh(tokens["refresh_token"])).status_code == 200
 
