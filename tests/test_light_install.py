@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_ONLY = (
-    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "starlette", "uvicorn",
+    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "bcrypt", "starlette", "uvicorn",
     "pydantic", "pydantic_settings", "typer", "prometheus_client", "fastapi",
 )
 BLOCK = textwrap.dedent(f"""

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 SERVER_EXTRA = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
 # What ``pip install 'keyturn[server]'`` adds (import names).
 SERVER_MODULES = frozenset({
-    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "starlette", "uvicorn",
+    "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "bcrypt", "starlette", "uvicorn",
     "pydantic", "pydantic_settings", "typer", "prometheus_client", "swagger_ui_bundle",
 })
 

@@ -12,7 +12,7 @@ from keyturn.cli.common import app, keys_app
 
 ops.register(app)
 
-from keyturn.cli import serve, sessions, users  # noqa: E402 - their commands join the apps on import
+from keyturn.cli import serve, sessions, users, users_import  # noqa: E402 - their commands join the apps on import
 
 security.register(app, keys_app)
 

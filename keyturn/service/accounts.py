@@ -203,12 +203,16 @@ class Accounts:
         return jkt, user, version, ok
 
     async def _upgrade_hash(self, user_id: str, password_hash: str, password: str) -> None:
-        """A hash made with weaker argon2 parameters than today's is replaced
-        while the password is at hand (the only moment it is). Best effort:
-        a full hashing queue leaves it for the next login."""
+        """A hash made with weaker argon2 parameters than today's, or an
+        imported one, is replaced while the password is at hand (the only
+        moment it is). The write is conditional on the stored hash still
+        being the one just verified: a password change landing meanwhile
+        wins, and the old password is never written back. Best effort: a
+        full hashing queue, or a lost race, leaves it as it is."""
         if not self.passwords.needs_rehash(password_hash):
             return
         try:
-            await self.users.set_password_hash(user_id, await self.passwords.hash(password))
+            new = await self.passwords.hash(password)
         except Overloaded:
             return
+        await self.users.upgrade_password_hash(user_id, verified=password_hash, new=new)

@@ -36,6 +36,7 @@ from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from keyturn.errors import Overloaded
+from keyturn.service import foreign_hashes
 
 T = TypeVar("T")
 
@@ -140,10 +141,19 @@ class PasswordHasher:
         return self._ph.hash(password)
 
     def _verify(self, password_hash: str, password: str) -> bool:
+        if not password_hash.startswith("$argon2"):
+            # Imported from another system; upgraded at this login.
+            return foreign_hashes.verify(password_hash, password)
         try:
             return self._ph.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
-        return self._ph.check_needs_rehash(password_hash)
+        """Anything but argon2id with today's parameters."""
+        if not password_hash.startswith("$argon2"):
+            return True
+        try:
+            return self._ph.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True

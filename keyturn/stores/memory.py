@@ -48,6 +48,15 @@ class MemoryStore:
             raise UsernameTaken()
         self.users[user.id] = user
 
+    async def add_users(self, users: Sequence[User]) -> None:
+        self._check()
+        names = {u.username for u in self.users.values()}
+        for user in users:
+            if user.username in names:
+                raise UsernameTaken()  # before any insert: all or none
+            names.add(user.username)
+        self.users.update((u.id, u) for u in users)
+
     async def user_by_name(self, username: str) -> User | None:
         self._check()
         return next((u for u in self.users.values() if u.username == username), None)
@@ -56,10 +65,23 @@ class MemoryStore:
         self._check()
         return self.users.get(user_id)
 
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        self._check()
+        wanted = set(usernames)
+        return [u for u in self.users.values() if u.username in wanted]
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self._check()
         if user_id in self.users:
             self.users[user_id] = dataclasses.replace(self.users[user_id], password_hash=password_hash)
+
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        self._check()
+        user = self.users.get(user_id)
+        if user is None or user.password_hash != verified:
+            return False
+        self.users[user_id] = dataclasses.replace(user, password_hash=new)
+        return True
 
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         self._check()

@@ -31,11 +31,26 @@ class UserStore(Protocol):
     async def add_user(self, user: User) -> None:
         """Insert; raises ``UsernameTaken`` if the normalised name exists."""
 
+    async def add_users(self, users: Sequence[User]) -> None:
+        """Insert all of ``users`` or none (one transaction): raises
+        ``UsernameTaken`` if any normalised name exists (an import is all
+        or nothing)."""
+
     async def user_by_name(self, username: str) -> User | None: ...
 
     async def user_by_id(self, user_id: str) -> User | None: ...
 
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        """The users among these normalised names, in no particular order:
+        an import checks thousands of names in a few round trips."""
+
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        """Replace the hash only if it is still ``verified`` (compare-and-set),
+        in one atomic step; returns whether it was replaced. A login that
+        re-hashes the password it checked must never write it back over a
+        password change that landed in between."""
 
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         """Returns whether the user exists."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,8 +14,18 @@ from keyturn.stores.sql.engine import guarded
 from keyturn.stores.sql.schema import users
 
 
+NAMES_PER_QUERY = 500  # well under every driver's bound-parameter limit
+
+
 def _user(row: Any) -> User:
     return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
+
+
+def _row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id, "username": user.username, "password_hash": user.password_hash,
+        "created_at": user.created_at, "disabled": user.disabled,
+    }
 
 
 class SqlUsers(SqlBase):
@@ -35,10 +46,30 @@ class SqlUsers(SqlBase):
             raise UsernameTaken() from None
 
     @guarded()
+    async def add_users(self, users_: Sequence[User]) -> None:
+        if not users_:
+            return
+        try:
+            async with self.engine.begin() as conn:  # one transaction: all rows or none
+                await conn.execute(users.insert(), [_row(u) for u in users_])
+        except IntegrityError:
+            raise UsernameTaken() from None
+
+    @guarded()
     async def user_by_name(self, username: str) -> User | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(users.select().where(users.c.username == username))).first()
         return _user(row) if row else None
+
+    @guarded()
+    async def users_by_names(self, usernames: Sequence[str]) -> list[User]:
+        found: list[User] = []
+        async with self.engine.connect() as conn:
+            for i in range(0, len(usernames), NAMES_PER_QUERY):
+                chunk = list(usernames[i:i + NAMES_PER_QUERY])
+                rows = await conn.execute(users.select().where(users.c.username.in_(chunk)))
+                found.extend(_user(r) for r in rows)
+        return found
 
     @guarded()
     async def user_by_id(self, user_id: str) -> User | None:
@@ -50,6 +81,18 @@ class SqlUsers(SqlBase):
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+
+    @guarded()
+    async def upgrade_password_hash(self, user_id: str, *, verified: str, new: str) -> bool:
+        # One UPDATE whose WHERE names the old value: the database's own
+        # row lock makes the compare and the set one step.
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                users.update()
+                .where(users.c.id == user_id, users.c.password_hash == verified)
+                .values(password_hash=new)
+            )
+        return bool(res.rowcount)
 
     @guarded()
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
