@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from keyturn.resource.feed import HttpRevocationSource
+
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
 
@@ -47,3 +49,20 @@ def fetch_metadata(issuer: str, *, timeout: float = 5.0, transport: httpx.BaseTr
     if not isinstance(document.get("jwks_uri"), str):
         raise DiscoveryError(f"the metadata at {url} has no jwks_uri")
     return document
+
+
+def discover(
+    issuer: str, *, client_id: str | None, client_secret: str | None, timeout: float = 5.0,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[str, HttpRevocationSource | None]:
+    """``(jwks_uri, revocation feed or None)`` for ``Verifier.discover``.
+    Credentials given but no feed in the metadata is an error, never a
+    Verifier that silently skips revocations."""
+    meta = fetch_metadata(issuer, timeout=timeout, transport=transport)
+    if client_id is None or client_secret is None:
+        return meta["jwks_uri"], None
+    feed = meta.get("keyturn_revocation_feed_endpoint")
+    if not isinstance(feed, str):
+        raise DiscoveryError("the issuer's metadata names no keyturn revocation feed")
+    return meta["jwks_uri"], HttpRevocationSource(feed, client_id=client_id, client_secret=client_secret,
+                                                  transport=transport)

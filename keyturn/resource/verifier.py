@@ -167,21 +167,14 @@ class Verifier:
         cls, issuer: str, *, audience: str, client_id: str | None = None, client_secret: str | None = None,
         **kw: Any,
     ) -> Verifier:
-        """From the issuer URL alone (RFC 8414): read its metadata, check it
-        names this issuer (§3.3), take ``jwks_uri`` (and, with
-        resource-client credentials, the revocation feed), fetch the JWKS
-        once. ``DiscoveryError`` when the metadata is missing or wrong."""
-        from keyturn.resource.discovery import DiscoveryError, fetch_metadata
+        """From the issuer URL alone (RFC 8414; ``keyturn.resource.discovery``):
+        metadata checked to name this issuer, then the JWKS (and, with
+        resource-client credentials, the revocation feed)."""
+        from keyturn.resource.discovery import discover
 
-        meta = fetch_metadata(issuer, timeout=kw.get("timeout", 5.0), transport=kw.get("transport"))
-        source = None
-        feed = meta.get("keyturn_revocation_feed_endpoint")
-        if client_id is not None and client_secret is not None:
-            if not isinstance(feed, str):  # credentials given: never drop the feed in silence
-                raise DiscoveryError("the issuer's metadata names no keyturn revocation feed")
-            source = HttpRevocationSource(feed, client_id=client_id, client_secret=client_secret,
-                                          transport=kw.get("transport"))
-        verifier = cls(meta["jwks_uri"], issuer=issuer, audience=audience, revocations=source, **kw)
+        jwks_uri, source = discover(issuer, client_id=client_id, client_secret=client_secret,
+                                    timeout=kw.get("timeout", 5.0), transport=kw.get("transport"))
+        verifier = cls(jwks_uri, issuer=issuer, audience=audience, revocations=source, **kw)
         verifier.refresh_keys()
         return verifier
 

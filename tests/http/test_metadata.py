@@ -105,3 +105,23 @@ def test_serve_warns_when_the_issuer_is_not_a_url(tmp_path: Path) -> None:
         assert "KEYTURN_ISSUER ('keyturn') is not a URL" in server.log()
     finally:
         stop_server(server)
+
+
+@pytest.mark.parametrize("with_feed", [True, False])
+def test_discovery_with_feed_credentials_never_drops_the_feed_silently(with_feed: bool) -> None:
+    """Credentials for the revocation feed and metadata that names none is an
+    error, not a Verifier that skips revocations."""
+    meta = {"issuer": "https://a.example", "jwks_uri": "https://a.example/jwks"}
+    if with_feed:
+        meta["keyturn_revocation_feed_endpoint"] = "https://a.example/auth/revocations"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=meta if request.url.path.startswith("/.well-known/oauth") else {"keys": []})
+
+    transport = httpx.MockTransport(handler)
+    if not with_feed:
+        with pytest.raises(DiscoveryError, match="revocation feed"):
+            Verifier.discover("https://a.example", audience="keyturn", client_id="rs", client_secret="s", transport=transport)
+        return
+    verifier = Verifier.discover("https://a.example", audience="keyturn", client_id="rs", client_secret="s", transport=transport)
+    assert verifier._source is not None and verifier.jwks_url == "https://a.example/jwks"
