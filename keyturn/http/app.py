@@ -21,10 +21,11 @@ from starlette.routing import BaseRoute
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError, StoreUnavailable
-from keyturn.http import metadata, oauth_routes, observe, routes as r
+from keyturn.http import oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
 from keyturn.http.dispatch import App, PlainRoute
 from keyturn.http.docs import DocsPage
+from keyturn.http.metadata import PATH as METADATA_PATH, authorization_server
 from keyturn.http.openapi import openapi_document
 from keyturn.http.revocations import revocations
 from keyturn.http.wire import JSONResponse, error_response
@@ -51,10 +52,10 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/oauth/introspect", oauth_routes.introspect, "oauth_introspect"),
     ("GET", "/auth/revocations", revocations, "revocations"),
     ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
-    ("GET", metadata.PATH, metadata.authorization_server, "authorization_server_metadata"),
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),
     ("GET", "/metrics", observe.metrics_endpoint, "metrics"),
+    ("GET", METADATA_PATH, authorization_server, "authorization_server_metadata"),
 ]
 
 

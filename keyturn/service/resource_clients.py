@@ -20,7 +20,7 @@ from keyturn.errors import InvalidClient
 from keyturn.stores.protocols import ResourceClient, ResourceClientStore
 
 SECRET_PREFIX = "kcs_"  # so secret scanners can spot a leaked one
-ID_PREFIX = "kc_"  # every registered client's id starts so
+ID_PREFIX = "kc_"  # every registered client's id starts so (new_client)
 _DUMMY_HASH = "sha256$" + "0" * 64
 
 
@@ -34,7 +34,7 @@ def new_client(name: str, now: float) -> tuple[ResourceClient, str]:
     if not name or len(name) > 255:
         raise ValueError("a client name is 1 to 255 characters")
     secret = SECRET_PREFIX + b64encode(secrets.token_bytes(32))
-    client = ResourceClient(ID_PREFIX + b64encode(secrets.token_bytes(12)), name, hash_secret(secret), now)
+    client = ResourceClient("kc_" + b64encode(secrets.token_bytes(12)), name, hash_secret(secret), now)
     return client, secret
 
 

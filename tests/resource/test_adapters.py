@@ -208,23 +208,3 @@ async def test_the_challenge_matches_the_service_header(make_api: Callable[..., 
     status, body, headers = challenge(TokenExpired())
     assert (status, body) == (r.status_code, r.json())
     assert headers["www-authenticate"] == r.headers["www-authenticate"]
-
-
-def test_protected_resource_metadata_from_the_starlette_adapter() -> None:
-    """RFC 9728 §2-§3: the resource names keyturn as its authorization
-    server, header-only bearer tokens, and the DPoP algorithms it accepts."""
-    from starlette.applications import Starlette
-    from starlette.testclient import TestClient
-
-    from keyturn.resource.adapters.starlette import protected_resource_route
-
-    verifier = Verifier(None, issuer="https://id.example.com", audience="keyturn", dpop_algorithms=("Ed25519", "ES256"))
-    app = Starlette(routes=[protected_resource_route(verifier, "https://api.example.com", scopes_supported=("read",))])
-    with TestClient(app) as client:
-        r = client.get("/.well-known/oauth-protected-resource")
-    assert r.status_code == 200
-    assert r.json() == {
-        "resource": "https://api.example.com", "authorization_servers": ["https://id.example.com"],
-        "bearer_methods_supported": ["header"], "dpop_signing_alg_values_supported": ["Ed25519", "ES256"],
-        "scopes_supported": ["read"],
-    }
