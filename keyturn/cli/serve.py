@@ -98,7 +98,9 @@ def serve(
     from keyturn.logs import logging_config
 
     settings = settings_or_exit()
-    for line in [*lifetime_warnings(settings), *issuer_warnings(settings)]:
+    for line in lifetime_warnings(settings):
+        warn(line)
+    for line in issuer_warnings(settings):  # once, before the workers start
         warn(line)
     # JSON lines (readable text on a terminal); the same config reaches every
     # worker process through uvicorn's log_config.

@@ -128,8 +128,6 @@ class TokenAuth(httpx.Auth):
         dpop_alg: str = "ES256",
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        # RFC 9449: a key per login, kept with the tokens (keyturn.client.dpop).
-        self._dpop = DpopState(dpop_alg, clock=(clock or SystemTime()).time) if dpop else None
         self._username = username
         self._password = password
         self.storage: TokenStorage = storage or MemoryStorage()
@@ -139,6 +137,8 @@ class TokenAuth(httpx.Auth):
         self._timeout = timeout
         self._transport = transport
         self._async_transport = async_transport
+        # RFC 9449: a key per login, kept with the tokens (keyturn.client.dpop).
+        self._dpop = DpopState(dpop_alg, clock=self.clock.time) if dpop else None
         self._lock = threading.Lock()
         self._alock: asyncio.Lock | None = None
         self._alock_loop: asyncio.AbstractEventLoop | None = None
