@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         "keyturn", description="`iss` claim of access tokens and `issuer` of the RFC 8414 metadata: a URL (RFC 8414 §2, "
         "RFC 9068 §2.2). Unset: `public_url` when that is set, else `keyturn` (not a URL: a warning at start).")
     audience: str = Field("keyturn", description="`aud` claim of access tokens.")
+    first_party_client_id: str = Field(
+        "keyturn-app", min_length=1, max_length=128,
+        description="`client_id` claim (RFC 9068 §2.2) of access tokens from `/auth/login`: your own app.")
     registration: Literal["open", "closed"] = Field("open", description="Whether `POST /auth/register` is open.")
     master_key: str | None = Field(
         None, repr=False, description="Master key (base64, 32 bytes): encrypts signing keys, derives the refresh "

@@ -290,6 +290,36 @@ class InvalidClient(KeyturnError):
         self.challenge = challenge
 
 
+class UnauthorizedClient(KeyturnError):
+    """RFC 6749 §5.2 ``unauthorized_client``: "The authenticated client is
+    not authorized to use this" — here, a client without ``sessions:issue``
+    at ``/backend/sessions``."""
+
+    code = "unauthorized_client"
+    error = "unauthorized_client"
+    status = 403
+    description = "this client may not open or end sessions (it needs the scope sessions:issue)"
+
+
+class SubjectTaken(KeyturnError):
+    """A backend named a subject that is one of keyturn's own users: a
+    backend vouches for its app's users only, never for keyturn's."""
+
+    code = "subject_taken"
+    error = "invalid_request"
+    status = 409
+    description = "subject: this id belongs to a user keyturn itself authenticates"
+
+
+class SubjectDisabled(KeyturnError):
+    """The subject was disabled by an operator (``keyturn users disable``)."""
+
+    code = "subject_disabled"
+    error = "access_denied"
+    status = 403
+    description = "this subject is disabled"
+
+
 # --- infrastructure ----------------------------------------------------------
 
 

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from keyturn.resource.adapters.django import KeyturnMiddleware
+from keyturn.resource.adapters.django import KeyturnMiddleware, require_token
 
-__all__ = ["KeyturnMiddleware"]
+__all__ = ["KeyturnMiddleware", "require_token"]

@@ -86,6 +86,7 @@ async def _burst(probe: Probe, request: httpx.Request, n: int) -> list[httpx.Res
     if probe.available() < n:
         raise BudgetExhausted(f"needs {n} requests, {max(0, probe.available())} left in --max-requests")
     url = probe.url(str(request.url))
+    address = probe.addresses(url)[0]  # the pinned address, never a fresh lookup
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     context = ssl.create_default_context() if parts.scheme == "https" else None
@@ -97,7 +98,8 @@ async def _burst(probe: Probe, request: httpx.Request, n: int) -> list[httpx.Res
     try:
         async with asyncio.timeout(timeout):
             for _ in range(n):
-                streams.append(await asyncio.open_connection(parts.hostname, port, ssl=context))
+                streams.append(await asyncio.open_connection(
+                    address, port, ssl=context, server_hostname=parts.hostname if context else None))
             probe.used += n
             if probe.on_request is not None:
                 probe.on_request(request.method, url)

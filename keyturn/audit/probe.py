@@ -10,14 +10,14 @@ exactly the credential the check means to present). Evidence passes through
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from keyturn.audit.pinning import PinnedBackend, loopback_addresses, pinned_transport
 
 REQUEST_TIMEOUT = 10.0
 CLEANUP_TIMEOUT = 3.0
@@ -35,17 +35,9 @@ def is_loopback(host: str) -> bool:
     """True when every address ``host`` names is a loopback address.
 
     Names are resolved (no HTTP request is made); a name that does not
-    resolve is not loopback."""
-    host = host.strip("[]")
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+    resolve is not loopback. Only an early answer for the command line: the
+    probe resolves again and connects to what it checked (``pinning``)."""
+    return bool(loopback_addresses(host))
 
 
 class Redactor:
@@ -113,8 +105,13 @@ class Probe:
         self.reserved = 0
         self.redact = Redactor()
         self.on_request = on_request
-        self._allowed_hosts: set[str] = {urlsplit(self.base_url).hostname or ""}
+        # Every host, the target's too, is checked and pinned on first use:
+        # connections go only to the addresses the check saw.
+        self._allowed_hosts: set[str] = set()
         limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+        self._pins = PinnedBackend(strict=not allow_remote)
+        if transport is None:
+            transport = pinned_transport(self._pins, limits)
         self.client = httpx.AsyncClient(
             follow_redirects=False, limits=limits, transport=transport,
             headers={"user-agent": "keyturn-audit/1"}, timeout=REQUEST_TIMEOUT,
@@ -125,12 +122,26 @@ class Probe:
 
     def url(self, path_or_url: str) -> str:
         url = urljoin(self.base_url, path_or_url.lstrip("/")) if not path_or_url.startswith(("http://", "https://")) else path_or_url
-        host = urlsplit(url).hostname or ""
+        try:
+            host = httpx.URL(url).raw_host.decode("ascii")  # as the connection names it (IDNA, lower case)
+        except httpx.InvalidURL as exc:
+            raise NotAllowed(f"{path_or_url!r} is not a URL the audit can use: {exc}") from None
         if host not in self._allowed_hosts:
-            if not self.allow_remote and not is_loopback(host):
-                raise NotAllowed(f"{host} is not on loopback (pass --i-own-this-system if it is yours)")
+            if not self.allow_remote:
+                addresses = loopback_addresses(host)
+                if not addresses:
+                    raise NotAllowed(f"{host} is not on loopback (pass --i-own-this-system if it is yours)")
+                self._pins.pin(host, addresses)
             self._allowed_hosts.add(host)
         return url
+
+    def addresses(self, url: str) -> tuple[str, ...]:
+        """The addresses a connection of our own to ``url``'s host may dial
+        (checked and pinned by ``url``); ``NotAllowed`` for none."""
+        try:
+            return self._pins.addresses(httpx.URL(self.url(url)).raw_host.decode("ascii"))
+        except LookupError as exc:
+            raise NotAllowed(str(exc)) from None
 
     @property
     def https(self) -> bool:

@@ -107,22 +107,25 @@ async def check_migrations(store: Any) -> Check:
     engine = getattr(store, "engine", None)
     if engine is None:
         return Check("migrations", "ok", "no SQL schema to migrate")
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+    from keyturn.stores.sql.migrations import FLOOR_TABLE, VERSION_TABLE, knows, newer_schema, recorded, scripts
 
-    from keyturn.stores.sql.migrations import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    script = scripts()
+    head = script.get_current_head()
     try:
         async with engine.connect() as conn:
-            current = await conn.run_sync(
-                lambda c: MigrationContext.configure(c, opts={"version_table": "kt_alembic_version"}).get_current_revision()
-            )
+            current, floor = await conn.run_sync(lambda c: (recorded(c, VERSION_TABLE), recorded(c, FLOOR_TABLE)))
     except Exception as exc:
         return Check("migrations", "fail", f"cannot read the schema version: {type(exc).__name__}",
                      "check the database connection")
+    current = current or floor  # a database of a release up to 0.1
     if current == head:
         return Check("migrations", "ok", f"at head ({head})")
+    if current is not None and not knows(script, current):
+        try:
+            return Check("migrations", "warn", newer_schema(script, current, floor),
+                         "finish the rolling upgrade: run the newer release everywhere")
+        except KeyturnError as exc:  # the refusal the service would start with
+            return Check("migrations", "fail", exc.description, "run the release that migrated the database")
     return Check("migrations", "warn", f"schema at {current or 'nothing'}, code expects {head}",
                  "run `keyturn db upgrade` (the service also migrates on start)")
 

@@ -17,16 +17,26 @@ events_app = typer.Typer(help="Security events.", no_args_is_help=True)
 
 
 @clients_app.command("add")
-def clients_add(name: str) -> None:
-    """Register a resource server; prints its id and secret (shown once).
+def clients_add(
+    name: str,
+    scope: str = typer.Option(
+        None, "--scope",
+        help="Permissions: 'sessions:issue' lets a backend open and end sessions for its users (/backend/sessions).",
+    ),
+) -> None:
+    """Register a client; prints its id and secret (shown once).
 
-    Example: keyturn clients add billing-api
+    Examples:
+
+      keyturn clients add billing-api                         # a resource server
+
+      keyturn clients add web-backend --scope sessions:issue  # may call /backend/sessions
     """
     from keyturn.service.resource_clients import new_client
 
     async def run(rt: Any) -> tuple[str, str]:
         try:
-            client, secret = new_client(name, rt.clock.now())
+            client, secret = new_client(name, rt.clock.now(), scope=scope)
         except ValueError as exc:
             fail(str(exc))
         await rt.stores.clients.add_client(client)
@@ -53,10 +63,11 @@ def clients_list(json_out: bool = typer.Option(False, "--json", help=ops.JSON_HE
         return list(await rt.stores.clients.list_clients())
 
     rows = [
-        {"id": c.id, "name": c.name, "created": iso(c.created_at), "status": "disabled" if c.disabled else "active"}
+        {"id": c.id, "name": c.name, "created": iso(c.created_at), "status": "disabled" if c.disabled else "active",
+         "scope": c.scope}
         for c in with_runtime(run)
     ]
-    ops.print_output(rows, ["id", "name", "created", "status"], json_out=json_out, empty="no clients")
+    ops.print_output(rows, ["id", "name", "created", "status", "scope"], json_out=json_out, empty="no clients")
 
 
 def keys_new_master_key() -> None:

@@ -77,3 +77,81 @@ def users_disable(name: str) -> None:
 
     user = with_runtime(run)
     typer.echo(f"disabled {user.username}")
+
+
+# --- claims and scope (docs/adopt.md) -----------------------------------------
+
+def _user_view(user: Any) -> dict[str, Any]:
+    from keyturn.clock import iso
+    from keyturn.core.claims import is_external
+
+    return {
+        "id": user.id, "username": None if is_external(user.username) else user.username,
+        "kind": "external" if is_external(user.username) else "password",
+        "status": "disabled" if user.disabled else "active", "created": iso(user.created_at),
+        "claims": dict(user.claims), "scope": user.scope,
+    }
+
+
+@users_app.command("set")
+def users_set(
+    name: str = typer.Argument(..., help="Username, or the id of a user (an external subject is named by its id)."),
+    claims: str = typer.Option(None, "--claims", help="A JSON object: every access token of the user carries it."),
+    scope: str = typer.Option(None, "--scope", help="Space-separated scope ('' for none)."),
+) -> None:
+    """Set a user's claims and/or scope; each session carries them from its
+    next refresh on (within one access-token lifetime).
+
+    Examples:
+
+      keyturn users set alice --claims '{"roles": ["admin"], "tenant": "acme"}'
+
+      keyturn users set alice --scope 'read write'
+    """
+    import json
+
+    if claims is None and scope is None:
+        fail("nothing to set: give --claims and/or --scope")
+    parsed: Any = None
+    if claims is not None:
+        try:
+            parsed = json.loads(claims)
+        except ValueError as exc:
+            fail(f"--claims is not valid JSON: {exc}")
+        if not isinstance(parsed, dict):
+            fail("--claims must be a JSON object, e.g. '{\"roles\": [\"admin\"]}'")
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.set_user_claims(name, claims=parsed, scope=... if scope is None else scope)
+
+    user = with_runtime(run)
+    view = _user_view(user)
+    typer.echo(f"set {view['username'] or view['id']}: claims {json.dumps(view['claims'])}, scope {view['scope'] or '(none)'}")
+
+
+@users_app.command("show")
+def users_show(
+    name: str = typer.Argument(..., help="Username, or the id of a user."),
+    json_out: bool = typer.Option(False, "--json", help=ops.JSON_HELP),
+) -> None:
+    """Show one user: id, status, claims and scope.
+
+    Examples:
+
+      keyturn users show alice
+
+      keyturn users show alice --json | jq .claims
+    """
+    import json
+
+    async def run(rt: Any) -> Any:
+        return await rt.service.find_user(name)
+
+    view = _user_view(with_runtime(run))
+    if json_out:
+        ops.print_json(view)
+        return
+    for key in ("id", "username", "kind", "status", "created"):
+        typer.echo(f"{key + ':':10}{view[key] if view[key] is not None else '-'}")
+    typer.echo(f"{'claims:':10}{json.dumps(view['claims'], ensure_ascii=False)}")
+    typer.echo(f"{'scope:':10}{view['scope'] or '-'}")

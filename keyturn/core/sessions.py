@@ -34,6 +34,10 @@ class Session:
     revoked_at: float | None = None
     revoke_reason: str | None = None
     credential_version: int = 0  # the user's credential version at login
+    client_id: str | None = None  # who obtained it (RFC 9068 §2.2); None: the first-party client
+    # The user's claims and scope as the store holds them now (JSON,
+    # ``keyturn.core.claims.Grants``): read beside the credential version.
+    grants: str | None = None
 
     @property
     def revoked(self) -> bool:

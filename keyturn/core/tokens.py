@@ -12,8 +12,8 @@ forget them (RFC 8725 §2.1, §3.1, §3.11).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -25,6 +25,9 @@ from keyturn.core.refresh import b64encode
 from keyturn.errors import TokenExpired, TokenInvalid
 
 ACCESS_TYP = "at+jwt"
+# What ``AccessClaims`` holds in fields of its own; every other claim is the
+# app's (``AccessClaims.extra``).
+_KEYTURN_CLAIMS = frozenset({"iss", "aud", "sub", "sid", "jti", "iat", "exp", "nbf", "scope", "cnf", "client_id"})
 MAX_TOKEN_LENGTH = 8192
 _ALGORITHMS: dict[str, Algorithm] = ALGORITHMS  # Ed25519 (RFC 9864) included
 
@@ -42,9 +45,30 @@ class AccessClaims:
     exp: int
     scope: str | None = None
     cnf_jkt: str | None = None
+    client_id: str | None = None  # RFC 9068 §2.2
+    # The app's claims for the user (``keyturn.core.claims``): never a
+    # name above, which keyturn sets itself.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The space-separated ``scope`` as a set (RFC 9068 §2.2.3)."""
+        return frozenset((self.scope or "").split())
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The app's ``roles`` claim: a list of strings (or one
+        space-separated string); anything else counts as no roles."""
+        raw = self.extra.get("roles")
+        if isinstance(raw, str):
+            return tuple(raw.split())
+        if isinstance(raw, list):
+            return tuple(r for r in raw if isinstance(r, str))
+        return ()
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        out: dict[str, Any] = dict(self.extra)
+        out.update({
             "iss": self.iss,
             "aud": self.aud,
             "sub": self.sub,
@@ -52,7 +76,9 @@ class AccessClaims:
             "jti": self.jti,
             "iat": self.iat,
             "exp": self.exp,
-        }
+        })
+        if self.client_id is not None:
+            out["client_id"] = self.client_id
         if self.scope is not None:
             out["scope"] = self.scope
         if self.cnf_jkt is not None:
@@ -184,6 +210,7 @@ def _check_claims(
     scope = payload.get("scope")
     cnf = payload.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    client_id = payload.get("client_id")
     claims = AccessClaims(
         iss=issuer,
         aud=audience,
@@ -194,6 +221,8 @@ def _check_claims(
         exp=exp,
         scope=scope if isinstance(scope, str) else None,
         cnf_jkt=jkt if isinstance(jkt, str) else None,
+        client_id=client_id if isinstance(client_id, str) else None,
+        extra={k: v for k, v in payload.items() if k not in _KEYTURN_CLAIMS},
     )
     if now >= exp + leeway:
         raise TokenExpired()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from keyturn.errors import BadRequest, WeakPassword
 
@@ -18,6 +19,9 @@ class User:
     password_hash: str
     created_at: float
     disabled: bool = False
+    # What every access token of the user carries (``keyturn.core.claims``).
+    claims: dict[str, Any] = field(default_factory=dict)
+    scope: str | None = None
 
 
 def normalize_username(raw: object) -> str:

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from keyturn.clock import Clock
 from keyturn.config import Settings, load_settings
 from keyturn.errors import BadRequest, KeyturnError, StoreUnavailable
-from keyturn.http import oauth_routes, observe, routes as r
+from keyturn.http import backend_routes, oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
 from keyturn.http.dispatch import App, PlainRoute
 from keyturn.http.docs import DocsPage
@@ -51,6 +51,8 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/oauth/revoke", oauth_routes.revoke, "oauth_revoke"),
     ("POST", "/oauth/introspect", oauth_routes.introspect, "oauth_introspect"),
     ("GET", "/auth/revocations", revocations, "revocations"),
+    ("POST", "/backend/sessions", backend_routes.issue, "backend_sessions"),
+    ("POST", "/backend/sessions/revoke", backend_routes.revoke, "backend_sessions_revoke"),
     ("GET", "/.well-known/jwks.json", r.jwks, "jwks"),
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),

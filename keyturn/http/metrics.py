@@ -45,6 +45,7 @@ REVOCATION_EVENTS = {
     "user_disabled": "user_disabled",
     "refresh_token_reused": "reuse",
     "session_evicted": "evicted",
+    "backend_revoked": "backend_revoked",
 }
 
 LOGIN_ROUTES = frozenset({"/auth/login"})

@@ -116,8 +116,27 @@ class Introspection(BaseModel):
     cnf: dict[str, str] | None = None
 
 
+class BackendSession(BaseModel):
+    """A session for a subject the calling backend authenticated (docs/adopt.md)."""
+
+    subject: str = Field(min_length=1, max_length=200, description="Your app's user id: the tokens' `sub`, verbatim.")
+    claims: dict[str, Any] | None = Field(None, description="Replaces the subject's claims (≤ 2 KiB, no reserved names).")
+    scope: str | None = Field(None, description="Replaces the subject's scope (space-separated).")
+    ip: str | None = Field(None, description="The end user's address (binding); default: the caller's.")
+    user_agent: str | None = Field(None, description="The end user's user agent; default: the caller's.")
+
+
+class BackendSubject(BaseModel):
+    subject: str = Field(min_length=1, max_length=200)
+
+
+class BackendRevoked(BaseModel):
+    sessions_ended: int
+
+
 _MODELS: list[type[BaseModel]] = [Credentials, RefreshRequest, PasswordChange, TokenAnswer, Registered, Me, SessionList,
-           Error, Status, Readiness, RefreshForm, RevocationList, TokenForm, Introspection]
+           Error, Status, Readiness, RefreshForm, RevocationList, TokenForm, Introspection,
+           BackendSession, BackendSubject, BackendRevoked]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -169,6 +188,12 @@ _OPS: dict[str, dict[str, Any]] = {
         "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "string"}},
                        {"name": "wait", "in": "query", "required": False, "schema": {"type": "number"}}],
         "responses": {"200": {"description": "revoked sessions", **_json(RevocationList)}, **_errors(400, 401, 503)}},
+    "backend_sessions": {"security": [{"basic": []}], "requestBody": {"required": True, **_json(BackendSession)},
+                         "responses": {"200": {"description": "tokens", **_json(TokenAnswer)},
+                                       **_errors(400, 401, 403, 409, 413, 503)}},
+    "backend_sessions_revoke": {"security": [{"basic": []}], "requestBody": {"required": True, **_json(BackendSubject)},
+                                "responses": {"200": {"description": "sessions ended", **_json(BackendRevoked)},
+                                              **_errors(400, 401, 403, 409, 413, 503)}},
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
     "authorization_server_metadata": {"responses": {"200": {"description": "RFC 8414 metadata", "content": {

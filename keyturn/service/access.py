@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from keyturn.clock import Clock
 from keyturn.config import Settings
 from keyturn.core import refresh as rt
+from keyturn.core.claims import decode_grants
 from keyturn.core.sessions import Session
 from keyturn.core.tokens import AccessClaims, peek_kid
 from keyturn.errors import InvalidDpopProof, NotDpopBound, SigningKeyRevoked, TokenRevoked
@@ -49,12 +50,18 @@ class AccessTokens:
         self.denylist = denylist
         self.dpop = dpop
         self._access_ttl = settings.access_token_ttl
+        self._client_id = settings.first_party_client_id
 
     def mint(
         self, sid: str, user_id: str, salt: bytes, generation: int, now: float,
         idle_expires_at: float, absolute_expires_at: float, dpop_jkt: str | None = None,
+        *, client_id: str | None = None, grants: str | None = None,
     ) -> TokenPair:
-        """A fresh access token and the refresh token of ``generation``."""
+        """A fresh access token and the refresh token of ``generation``;
+        ``grants`` are the user's claims and scope as the store returned
+        them (``keyturn.core.claims``), ``client_id`` the session's client
+        (``None``: the first-party client)."""
+        extra = decode_grants(grants)
         iat = int(now)
         # Never past the session's absolute end: the bearer check no longer
         # reads the session, so the token's own exp must carry that limit.
@@ -62,6 +69,7 @@ class AccessTokens:
         claims = AccessClaims(
             iss=self.settings.issuer, aud=self.settings.audience, sub=user_id, sid=sid,
             jti=rt.b64encode(secrets.token_bytes(12)), iat=iat, exp=exp, cnf_jkt=dpop_jkt,
+            scope=extra.scope, client_id=client_id or self._client_id, extra=extra.claims,
         )
         return TokenPair(
             access_token=self.keys.signer(now).sign(claims),
@@ -79,6 +87,7 @@ class AccessTokens:
         return self.mint(
             session.id, session.user_id, session.salt, session.generation, now,
             session.idle_expires_at, session.absolute_expires_at, session.dpop_jkt,
+            client_id=session.client_id, grants=session.grants,
         )
 
     async def verify_access(self, token: str) -> AccessClaims:

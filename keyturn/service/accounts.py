@@ -10,10 +10,12 @@ import secrets
 from keyturn.clock import Clock
 from keyturn.config import Settings
 from keyturn.core import refresh as rt
+from keyturn.core.claims import Grants
 from keyturn.core.sessions import Session, slide_idle_expiry
 from keyturn.core.tokens import AccessClaims
 from keyturn.core.users import User, check_new_password, check_password_shape, normalize_username
 from keyturn.errors import (
+    BadRequest,
     InvalidCredentials,
     InvalidDpopProof,
     KeyturnError,
@@ -116,6 +118,16 @@ class Accounts:
             raise InvalidCredentials()
         await self.throttle.login_succeeded(attempt, now)
         await self._upgrade_hash(user.id, user.password_hash, secret)
+        return await self.open_session(user, version, jkt, now, ip=ip, user_agent=user_agent)
+
+    async def open_session(
+        self, user: User, version: int, jkt: str | None, now: float, *, ip: str | None, user_agent: str | None,
+        client_id: str | None = None, event: str = "login",
+    ) -> TokenPair:
+        """A new session for ``user`` (checked by the caller), born under
+        credential ``version``, carrying the user's claims and scope; every
+        session policy applies (max sessions, binding, DPoP ``jkt``)."""
+        grants = Grants(user.claims, user.scope)
         absolute = now + self.settings.session_max_age
         session = Session(
             id=rt.new_session_id(),
@@ -132,6 +144,8 @@ class Accounts:
             last_user_agent=user_agent,
             dpop_jkt=jkt,
             credential_version=version,
+            client_id=client_id,
+            grants=None if grants.empty else grants.encode(),
         )
         evicted = await self.sessions.create_session(
             session, max_sessions=self.settings.max_sessions_per_user, now=now
@@ -140,7 +154,10 @@ class Accounts:
         await self.ending.evicted(evicted, now)
         for sid in evicted:
             await self.events.record("session_evicted", now, user_id=user.id, session_id=sid, by_session=session.id)
-        await self.events.record("login", now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent)
+        await self.events.record(
+            event, now, user_id=user.id, session_id=session.id, ip=ip, user_agent=user_agent,
+            **({"client_id": client_id} if client_id else {}),
+        )
         self.facts.remember(session)
         return self.access.pair(session, now)
 
@@ -174,7 +191,11 @@ class Accounts:
         await self.events.record("password_changed", now, user_id=user.id, session_id=claims.sid, ip=ip)
 
     async def disable_user(self, username: str) -> User:
-        user = await self.users.user_by_name(normalize_username(username))
+        user: User | None = None
+        with contextlib.suppress(BadRequest):
+            user = await self.users.user_by_name(normalize_username(username))
+        if user is None:  # an external subject is named by its id (docs/adopt.md)
+            user = await self.users.user_by_id(username)
         if user is None:
             raise NotFound("no such user")
         await self.users.set_disabled(user.id, True)

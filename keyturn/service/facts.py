@@ -24,10 +24,11 @@ class SessionFacts:
     login_ip: str | None
     user_agent: str | None
     dpop_jkt: str | None = None
+    client_id: str | None = None
 
     @classmethod
     def of(cls, s: Session) -> SessionFacts:
-        return cls(s.user_id, s.salt, s.absolute_expires_at, s.login_ip, s.user_agent, s.dpop_jkt)
+        return cls(s.user_id, s.salt, s.absolute_expires_at, s.login_ip, s.user_agent, s.dpop_jkt, s.client_id)
 
 
 class FactsCache:

@@ -10,11 +10,14 @@ leeway), after which the entry is useless and is purged. Entries live in a
 small shared log (an SQL table, or memory for the in-process engine), so
 every replica serves the same feed; ``GET /auth/revocations`` reads it.
 
-The cursor is opaque to clients: ``<settled>.<seen>`` row ids. Ids of
-concurrent SQL transactions can commit out of order, so the settled part
-never moves past a row younger than ``SETTLE`` seconds: a row that commits
-late is still delivered, and a row delivered twice is harmless (a revoked
-set is idempotent). The seen part tells a long-poll what is news.
+The cursor is opaque to clients: ``<settled>.<seen>`` row ids. The log
+makes ids visible in the order they were taken (on SQL, inserts queue on a
+lock row: ``keyturn.stores.sql.revocations``), so no reader can see an id
+while a lower one is still to commit, whatever the clocks say. Rows written
+by a release before that lock (beside this one during a rolling upgrade) may
+still commit out of order: for them the settled part never moves past a row
+younger than ``SETTLE`` seconds, and a row delivered twice is harmless (a
+revoked set is idempotent). The seen part tells a long-poll what is news.
 """
 
 from __future__ import annotations

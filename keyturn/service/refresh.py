@@ -146,14 +146,18 @@ class Refresh:
             sid, generation, now=now, idle_expires_at=idle, ip=ip, user_agent=user_agent, user_id=facts.user_id,
             to_generation=new,
         )
-        if not won:
+        if won is None:
             return None
         if not same:
             await self.events.record(
                 "binding_mismatch", now, user_id=facts.user_id, session_id=sid, ip=ip,
                 user_agent=user_agent, login_ip=facts.login_ip, action="alert",
             )
-        return self.access.mint(sid, facts.user_id, facts.salt, new, now, idle, facts.absolute_expires_at, facts.dpop_jkt)
+        # The user's claims and scope as the rotate read them (same round trip).
+        return self.access.mint(
+            sid, facts.user_id, facts.salt, new, now, idle, facts.absolute_expires_at, facts.dpop_jkt,
+            client_id=facts.client_id, grants=won.grants,
+        )
 
     async def _refuse(
         self, outcome: Outcome, session: Session, generation: int, now: float,

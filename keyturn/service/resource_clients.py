@@ -28,13 +28,22 @@ def hash_secret(secret: str) -> str:
     return "sha256$" + hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def new_client(name: str, now: float) -> tuple[ResourceClient, str]:
+CLIENT_SCOPES = frozenset({"sessions:issue"})  # what a client may be allowed besides reading
+
+
+def new_client(name: str, now: float, *, scope: str | None = None) -> tuple[ResourceClient, str]:
     """A fresh client and its secret (shown once, never stored)."""
     name = name.strip()
     if not name or len(name) > 255:
         raise ValueError("a client name is 1 to 255 characters")
+    tokens = (scope or "").split()
+    unknown = [t for t in tokens if t not in CLIENT_SCOPES]
+    if unknown:
+        raise ValueError(f"unknown client scope {unknown[0]!r} (known: {', '.join(sorted(CLIENT_SCOPES))})")
     secret = SECRET_PREFIX + b64encode(secrets.token_bytes(32))
-    client = ResourceClient("kc_" + b64encode(secrets.token_bytes(12)), name, hash_secret(secret), now)
+    client = ResourceClient(
+        "kc_" + b64encode(secrets.token_bytes(12)), name, hash_secret(secret), now, scope=" ".join(tokens) or None,
+    )
     return client, secret
 
 

@@ -27,6 +27,7 @@ from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throt
 from keyturn.service.keys import KeySet
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.refresh import Refresh
+from keyturn.service.subjects import Subjects
 from keyturn.stores.protocols import SessionStore, UserStore
 
 __all__ = ["TokenPair", "TokenService"]
@@ -74,6 +75,10 @@ class TokenService:
             settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
             throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
         )
+        self.subjects = Subjects(
+            users=users, sessions=sessions, accounts=self.accounts, ending=self.ending, events=events, dpop=dpop,
+            clock=clock,
+        )
         self.rotation = Refresh(
             settings, sessions=sessions, mac=mac, events=events, clock=clock, binding=binding,
             throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
@@ -98,6 +103,34 @@ class TokenService:
 
     async def disable_user(self, username: str) -> User:
         return await self.accounts.disable_user(username)
+
+    # --- claims, and sessions a backend vouches for (docs/adopt.md) -----------
+
+    async def issue_session(
+        self, subject: object, *, claims: object = None, scope: object = None, ip: str | None = None,
+        user_agent: str | None = None, client_id: str | None = None, dpop: DpopRequest | None = None,
+    ) -> TokenPair:
+        """A session for a user your app authenticated itself: ``subject``
+        is your user id (the tokens' ``sub``); ``claims`` (a JSON object)
+        and ``scope`` replace the subject's stored ones when given. Same
+        answer as ``login``."""
+        return await self.subjects.issue_session(
+            subject, claims=claims, scope=scope, ip=ip, user_agent=user_agent, client_id=client_id, dpop=dpop,
+        )
+
+    async def revoke_subject(self, subject: object, *, client_id: str | None = None) -> list[str]:
+        """End every session of a subject ``issue_session`` opened, access
+        tokens included; the ids of the sessions ended."""
+        return await self.subjects.revoke_subject(subject, client_id=client_id)
+
+    async def set_user_claims(self, name_or_id: str, *, claims: object = None, scope: object = ...) -> User:
+        """``keyturn users set``: replace a user's claims and/or scope; every
+        session carries them from its next refresh on."""
+        user = await self.subjects.find_user(name_or_id)
+        return await self.subjects.set_claims(user, claims=claims, scope=scope)
+
+    async def find_user(self, name_or_id: str) -> User:
+        return await self.subjects.find_user(name_or_id)
 
     # --- refresh --------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyturn.core import refresh as rt
+from keyturn.core.claims import check_claims, check_scope
 from keyturn.core.users import User, normalize_username
 from keyturn.errors import BadRequest, UsernameTaken
 from keyturn.service import foreign_hashes
@@ -103,12 +104,11 @@ def parse_line(number: int, raw: bytes) -> ImportRecord:
     disabled = obj.get("disabled", False)
     if not isinstance(disabled, bool):
         raise ImportRefused(number, "disabled must be true or false")
-    claims = obj.get("claims")
-    if claims is not None and not isinstance(claims, dict):
-        raise ImportRefused(number, "claims must be a JSON object")
-    scope = obj.get("scope")
-    if scope is not None and not isinstance(scope, str):
-        raise ImportRefused(number, "scope must be a string")
+    try:  # the same rules as `keyturn users set` and /backend/sessions
+        claims = check_claims(obj["claims"]) if obj.get("claims") is not None else None
+        scope = check_scope(obj["scope"]) if obj.get("scope") is not None else None
+    except BadRequest as exc:
+        raise ImportRefused(number, exc.description) from None
     return ImportRecord(number, username, stored, disabled, claims, scope)
 
 
@@ -124,16 +124,14 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def new_user(record: ImportRecord, now: float) -> User:
     """The user a record makes: the one place a record's fields become a
     ``User``."""
-    # claims/scope: written to the user here once User carries them. Until
-    # then a line that has them is refused, never imported without them.
-    if record.claims is not None or record.scope is not None:
-        raise ImportRefused(record.line, "claims and scope are not supported by this import yet")
     return User(
         id=rt.b64encode(secrets.token_bytes(12)),
         username=record.username,
         password_hash=record.password_hash,
         created_at=now,
         disabled=record.disabled,
+        claims=record.claims or {},
+        scope=record.scope,
     )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from keyturn.core.sessions import Session, lru_victims, under_credentials
 from keyturn.core.throttle import Counter
 from keyturn.core.users import User
 from keyturn.errors import ClientNameTaken, StoreUnavailable, UsernameTaken
 from keyturn.stores.bundle import SessionEngine, Stores
-from keyturn.stores.protocols import ResourceClient, Revocation, SecurityEvent, StoredKey
+from keyturn.stores.protocols import ResourceClient, Revocation, Rotated, SecurityEvent, StoredKey
 
 
 class MemoryStore:
@@ -25,6 +26,7 @@ class MemoryStore:
         self.keys: dict[str, StoredKey] = {}
         self.events: list[SecurityEvent] = []
         self.credentials: dict[str, tuple[int, float]] = {}  # user id -> (version, changed_at)
+        self.grants: dict[str, str | None] = {}  # user id -> claims and scope (``Grants.encode``)
         self.down = False  # tests flip this to simulate an outage
 
     def _check(self) -> None:
@@ -94,6 +96,13 @@ class MemoryStore:
         self._check()
         return sorted(self.users.values(), key=lambda u: u.created_at)[:limit]
 
+    async def set_claims(self, user_id: str, claims: dict[str, Any], scope: str | None) -> bool:
+        self._check()
+        if user_id not in self.users:
+            return False
+        self.users[user_id] = dataclasses.replace(self.users[user_id], claims=dict(claims), scope=scope)
+        return True
+
     # --- sessions ---------------------------------------------------------
 
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
@@ -102,8 +111,14 @@ class MemoryStore:
         evicted = [s.id for s in lru_victims(live, max_sessions)]
         for sid in evicted:
             self._revoke(sid, now, "evicted")
-        self.sessions[session.id] = session
+        if session.grants is not None:
+            self.grants.setdefault(session.user_id, session.grants)
+        self.sessions[session.id] = dataclasses.replace(session, grants=None)
         return evicted
+
+    async def set_grants(self, user_id: str, grants: str | None) -> None:
+        self._check()
+        self.grants[user_id] = grants
 
     def _find(self, session_id: str, user_id: str | None) -> Session | None:
         s = self.sessions.get(session_id)
@@ -111,7 +126,7 @@ class MemoryStore:
 
     def _judged(self, s: Session) -> Session:
         version, at = self.credentials.get(s.user_id, (0, None))
-        return under_credentials(s, version, at)
+        return under_credentials(dataclasses.replace(s, grants=self.grants.get(s.user_id)), version, at)
 
     async def credential_version(self, user_id: str) -> int:
         self._check()
@@ -141,16 +156,16 @@ class MemoryStore:
         user_agent: str | None,
         user_id: str | None = None,
         to_generation: int | None = None,
-    ) -> bool:
+    ) -> Rotated | None:
         self._check()
         s = self._find(session_id, user_id)
         if s is None or s.generation != expected_generation or s.revoked_at is not None or s.idle_expires_at <= now:
-            return False
+            return None
         self.sessions[session_id] = dataclasses.replace(
             s, generation=expected_generation + 1 if to_generation is None else to_generation, rotated_at=now, last_used_at=now,
-            idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent,
+            idle_expires_at=idle_expires_at, last_ip=ip, last_user_agent=user_agent, grants=None,
         )
-        return True
+        return Rotated(self.grants.get(s.user_id))
 
     def _revoke(self, session_id: str, now: float, reason: str) -> bool:
         s = self.sessions.get(session_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from keyturn.core.sessions import Session
 from keyturn.core.throttle import Counter
@@ -57,6 +57,19 @@ class UserStore(Protocol):
 
     async def list_users(self, limit: int = 1000) -> list[User]: ...
 
+    async def set_claims(self, user_id: str, claims: dict[str, Any], scope: str | None) -> bool:
+        """Replace the user's claims and scope; returns whether the user
+        exists. The caller also hands them to ``SessionStore.set_grants``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rotated:
+    """A won compare-and-set, with what the rotate statement (or script)
+    read in the same step: the user's claims and scope as stored now
+    (``Grants.encode``, ``None`` when none were ever stored)."""
+
+    grants: str | None = None
+
 
 class SessionStore(Protocol):
     async def create_session(self, session: Session, *, max_sessions: int, now: float) -> list[str]:
@@ -82,12 +95,13 @@ class SessionStore(Protocol):
         user_agent: str | None,
         user_id: str | None = None,
         to_generation: int | None = None,
-    ) -> bool:
+    ) -> Rotated | None:
         """Atomically advance the session to ``to_generation`` (default
         ``expected_generation + 1``; ``+ 2`` heals a lost rotation) iff it
         is at ``expected_generation``, not revoked and not idle-expired at
-        ``now``. Exactly one of any number of concurrent callers wins.
-        ``user_id``: the owner hint, as for ``get_session``."""
+        ``now``. Exactly one of any number of concurrent callers wins (and
+        gets a ``Rotated``; the others ``None``). ``user_id``: the owner
+        hint, as for ``get_session``."""
 
     async def revoke_session(
         self, session_id: str, *, now: float, reason: str, user_id: str | None = None
@@ -114,6 +128,13 @@ class SessionStore(Protocol):
         every session born under an older one is revoked from then on (get
         reports it revoked, rotate refuses it, in the same statement/script).
         ``keep`` is re-stamped in the same atomic step. Returns the new version."""
+
+    async def set_grants(self, user_id: str, grants: str | None) -> None:
+        """Store the user's claims and scope (``Grants.encode``) beside the
+        credential version: every later rotate and read of the user's
+        sessions returns them. ``create_session`` writes a session's
+        ``grants`` only if the user has none stored yet (so a login that
+        read the user before a change cannot write the old ones back)."""
 
     async def purge_expired(self, *, now: float) -> int:
         """Delete sessions past their absolute expiry (revoked or not: past
@@ -229,6 +250,12 @@ class ResourceClient:
     secret_hash: str
     created_at: float
     disabled: bool = False
+    # Space-separated permissions: ``sessions:issue`` lets the client open
+    # and end sessions for its app's users (``/backend/sessions``).
+    scope: str | None = None
+
+    def allows(self, permission: str) -> bool:
+        return permission in (self.scope or "").split()
 
 
 class ResourceClientStore(Protocol):

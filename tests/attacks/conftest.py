@@ -52,7 +52,7 @@ async def reset_backends(settings: dict[str, Any]) -> None:
             async with store.engine.begin() as conn:
                 names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
                 for name in names:
-                    if name.startswith("kt_") and name != "kt_alembic_version":
+                    if name.startswith("kt_") and name not in ("kt_alembic_version", "kt_schema_version"):
                         await conn.execute(sa.text(f"DELETE FROM {name}"))
         finally:
             await store.close()

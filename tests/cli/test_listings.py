@@ -105,8 +105,8 @@ def test_sessions_list_names_the_user(populated: dict[str, str]) -> None:
 
 def test_clients_and_keys_tables(populated: dict[str, str]) -> None:
     clients = runner.invoke(app, ["clients", "list"], env=populated).stdout.splitlines()
-    assert clients[0].split() == ["ID", "NAME", "CREATED", "STATUS"]
-    assert clients[1].split()[1:] == ["billing", clients[1].split()[2], "active"]
+    assert clients[0].split() == ["ID", "NAME", "CREATED", "STATUS", "SCOPE"]
+    assert clients[1].split()[1:] == ["billing", clients[1].split()[2], "active", "-"]
     keys = runner.invoke(app, ["keys", "list"], env=populated).stdout.splitlines()
     assert keys[0].split() == ["KID", "ALG", "CREATED", "STATE", "RETIRED"]
     assert keys[1].split()[1] == "EdDSA" and keys[1].split()[3] == "active"

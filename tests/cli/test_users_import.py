@@ -140,10 +140,10 @@ BAD_LINES: dict[str, tuple[str, str]] = {
                              "claims must be a JSON object"),
     "scope not a string": (json.dumps({"username": "x", "password_hash": BCRYPT, "scope": ["read"]}),
                            "scope must be a string"),
-    "claims not supported yet": (json.dumps({"username": "x", "password_hash": BCRYPT, "claims": {"role": "a"}}),
-                                 "claims and scope are not supported by this import yet"),
-    "scope not supported yet": (json.dumps({"username": "x", "password_hash": BCRYPT, "scope": "read"}),
-                                "claims and scope are not supported by this import yet"),
+    "reserved claim": (json.dumps({"username": "x", "password_hash": BCRYPT, "claims": {"sub": "admin"}}),
+                       "'sub' is a claim keyturn sets itself"),
+    "scope with a bad character": (json.dumps({"username": "x", "password_hash": BCRYPT, "scope": 'read "x"'}),
+                                   "scope"),
 }
 
 
@@ -170,3 +170,22 @@ def test_a_missing_file_is_one_line(tmp_path: Path, env: dict[str, str]) -> None
     result = runner.invoke(app, ["users", "import", str(tmp_path / "nope.jsonl")], env=env)
     assert result.exit_code == 1
     assert result.stderr.startswith("keyturn: error: cannot read ") and "Traceback" not in result.stderr
+
+
+def test_imported_claims_and_scope_ride_in_the_access_token(tmp_path: Path, env: dict[str, str]) -> None:
+    line = {"username": "erin", "password_hash": BCRYPT, "claims": {"roles": ["admin"], "tenant": "t1"},
+            "scope": "read write"}
+    assert import_file(tmp_path, env, jsonl(line)).exit_code == 0
+
+    async def run() -> dict[str, Any]:
+        rt = build_runtime(Settings(database_url=env["KEYTURN_DATABASE_URL"], master_key=env["KEYTURN_MASTER_KEY"],
+                                    **FAST_ARGON2))
+        await rt.start()
+        try:
+            pair = await rt.service.login("erin", PASSWORD, ip=None, user_agent=None)
+            return (await rt.service.verify_access(pair.access_token)).to_dict()
+        finally:
+            await rt.close()
+
+    claims = asyncio.run(run())
+    assert claims["roles"] == ["admin"] and claims["tenant"] == "t1" and claims["scope"] == "read write"

@@ -37,9 +37,10 @@ def kit() -> tuple[Verifier, Callable[..., str], FrozenClock]:
     verifier = Verifier(None, issuer="keyturn", audience="keyturn", clock=clock)
     verifier.load_jwks({"keys": [orjson.loads(stored.public_jwk)]})
 
-    def mint(scope: str | None = "read", exp_in: int = 60) -> str:
+    def mint(scope: str | None = "read", exp_in: int = 60, **extra: Any) -> str:
         now = int(clock.now())
-        return key.sign(AccessClaims("keyturn", "keyturn", "user-1", "sid-1", "jti-1", now - 5, now + exp_in, scope))
+        return key.sign(AccessClaims("keyturn", "keyturn", "user-1", "sid-1", "jti-1", now - 5, now + exp_in, scope,
+                                     client_id="app", extra=extra))
 
     return verifier, mint, clock
 
@@ -147,7 +148,10 @@ def __getattr__(name: str) -> Any:  # ROOT_URLCONF's urlpatterns, built lazily
     if name == "urlpatterns":
         from django.urls import path
 
-        return [path("data", _django_view), path("public", _django_public)]
+        from keyturn.adapters.django import require_token
+
+        admin = require_token(scopes=["read"], roles=["admin", "owner"])(_django_view)
+        return [path("data", _django_view), path("public", _django_public), path("admin", admin)]
     raise AttributeError(name)
 
 
@@ -208,3 +212,69 @@ async def test_the_challenge_matches_the_service_header(make_api: Callable[..., 
     status, body, headers = challenge(TokenExpired())
     assert (status, body) == (r.status_code, r.json())
     assert headers["www-authenticate"] == r.headers["www-authenticate"]
+
+
+def roles_call(framework: str, verifier: Verifier) -> Callable[[dict[str, str]], tuple[int, dict[str, Any]]]:
+    """A route needing scope ``read`` and one of the roles admin, owner."""
+    if framework == "django":
+        django_call(verifier)
+        from django.test import Client, override_settings
+
+        def call_django(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+            with override_settings(KEYTURN_VERIFIER=verifier):
+                r = Client().get("/admin", headers=headers)
+            return r.status_code, orjson.loads(r.content)
+
+        return call_django
+    if framework == "flask":
+        from flask import Flask
+
+        from keyturn.resource.adapters.flask import current_claims, require_token
+
+        app = Flask("kt-roles")
+
+        @app.get("/admin")
+        @require_token(verifier, scopes=["read"], roles=["admin", "owner"])
+        def admin() -> dict[str, str]:
+            return {"sub": current_claims().sub}
+
+        flask_client = app.test_client()
+        return lambda headers: (lambda r: (r.status_code, r.get_json()))(flask_client.get("/admin", headers=headers))
+    from fastapi import Depends, FastAPI
+
+    from keyturn.resource.adapters.fastapi import install, require_user
+
+    api = FastAPI()
+    install(api)
+
+    @api.get("/admin")
+    async def admin_route(
+        claims: AccessClaims = Depends(require_user(verifier, scopes=["read"], roles=["admin", "owner"])),
+    ) -> dict[str, str]:
+        return {"sub": claims.sub}
+
+    client = starlette_test_client()(api)
+    return lambda headers: (lambda r: (r.status_code, r.json()))(client.get("/admin", headers=headers))
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "flask", "django"])
+@pytest.mark.parametrize(("scope", "roles", "status"), [
+    ("read", ["owner"], 200), ("read write", ["viewer", "admin"], 200), ("read", "admin", 200),
+    ("read", ["viewer"], 403), ("read", None, 403), ("write", ["admin"], 403), ("read", [1, "x"], 403),
+])
+def test_roles_need_one_of_them_and_scopes_all(
+    kit: Any, framework: str, scope: str, roles: Any, status: int,
+) -> None:
+    verifier, mint, _ = kit
+    token = mint(scope=scope, **({} if roles is None else {"roles": roles}))
+    got, body = roles_call(framework, verifier)({"authorization": f"Bearer {token}"})
+    assert got == status, body
+    if status == 403:
+        assert body["code"] == "insufficient_scope"
+
+
+def test_the_verifier_exposes_claims_scope_and_client_id(kit: Any) -> None:
+    verifier, mint, _ = kit
+    claims = verifier.verify(mint(scope="read write", roles=["admin"], tenant={"id": 7}))
+    assert (claims.scopes, claims.roles, claims.client_id) == ({"read", "write"}, ("admin",), "app")
+    assert claims.extra == {"roles": ["admin"], "tenant": {"id": 7}}

@@ -9,6 +9,7 @@ from typing import Any
 
 from keyturn.core.refresh import new_salt, new_session_id
 from keyturn.core.sessions import Session
+from keyturn.stores.protocols import Rotated
 
 T0 = 1_795_000_000.0
 IDLE = 3600.0
@@ -36,11 +37,14 @@ async def add(store: Any, user_id: str, at: float = T0, max_sessions: int = 0, *
 
 
 async def rotate(store: Any, s: Session, gen: int, at: float, **kw: Any) -> bool:
-    ok: bool = await store.rotate(
+    """Whether this call won the compare-and-set (``rotate`` returns a
+    ``Rotated`` then, else ``None``)."""
+    won = await store.rotate(
         s.id, gen, now=at, idle_expires_at=min(at + IDLE, s.absolute_expires_at), ip="198.51.100.1",
         user_agent="firefox", **kw,
     )
-    return ok
+    assert won is None or isinstance(won, Rotated)
+    return won is not None
 
 
 async def test_create_then_get_returns_every_field(store: Any) -> None:

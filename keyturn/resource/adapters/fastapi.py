@@ -1,4 +1,5 @@
-"""FastAPI: ``claims: AccessClaims = Depends(require_user(verifier, scopes=["read"]))``.
+"""FastAPI: ``claims: AccessClaims = Depends(require_user(verifier, scopes=["read"]))``
+(``roles=["admin"]`` checks the token's ``roles`` claim).
 
 Failures raise ``KeyturnHTTPException`` (an ``HTTPException``); call
 ``install(app)`` so it renders like the service — ``{"error",
@@ -27,14 +28,17 @@ class KeyturnHTTPException(HTTPException):
         self.body = body
 
 
-def require_user(verifier: Verifier, *, scopes: Collection[str] = ()) -> Callable[[Request], Awaitable[AccessClaims]]:
-    """A dependency returning the verified claims (401/403 otherwise)."""
-    needed = tuple(scopes)
+def require_user(
+    verifier: Verifier, *, scopes: Collection[str] = (), roles: Collection[str] = ()
+) -> Callable[[Request], Awaitable[AccessClaims]]:
+    """A dependency returning the verified claims (401/403 otherwise): every
+    one of ``scopes``, and one of ``roles`` when given."""
+    needed, any_role = tuple(scopes), tuple(roles)
 
     async def dependency(request: Request) -> AccessClaims:
         try:
             claims = await verifier.verify_request_async(request.method, str(request.url), request.headers.items())
-            check_scopes(claims, needed)
+            check_scopes(claims, needed, any_role)
         except KeyturnError as exc:
             raise KeyturnHTTPException(exc) from None
         return claims

@@ -17,15 +17,18 @@ from keyturn.resource.verifier import Verifier
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def require_token(verifier: Verifier, *, scopes: Collection[str] = ()) -> Callable[[F], F]:
-    needed = tuple(scopes)
+def require_token(
+    verifier: Verifier, *, scopes: Collection[str] = (), roles: Collection[str] = ()
+) -> Callable[[F], F]:
+    """Every one of ``scopes`` and, when given, one of ``roles``."""
+    needed, any_role = tuple(scopes), tuple(roles)
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             try:
                 claims = verifier.verify_request(request.method, request.url, request.headers.items())
-                check_scopes(claims, needed)
+                check_scopes(claims, needed, any_role)
             except KeyturnError as exc:
                 status, body, headers = challenge(exc)
                 return jsonify(body), status, headers

@@ -19,6 +19,14 @@ Layout, big-endian::
 ``last_ip`` / ``last_user_agent`` equal to the login's are not stored twice
 (F_SAME_IP / F_SAME_UA). The top three bits of ``flags`` are the format
 version (1).
+
+Rolling upgrades (docs/operations.md): a release adds a field only as an
+expand step, behind a presence bit this layout leaves unused and after every
+field an older release knows. Readers skip what they do not know, and every
+rewrite here carries the unknown bits and the bytes after the known fields
+(``x``) as they were, so a newer release beside this one keeps its field.
+Changing the meaning of a known field, or the format version, is a contract
+step: only once no replica of a release that reads the old form is left.
 """
 
 from __future__ import annotations
@@ -29,10 +37,17 @@ from keyturn.core.sessions import Session
 
 F_CV, F_REVOKED, F_SALT32 = 0x1, 0x2, 0x4
 # Presence bits of the optional strings, in their order in the value.
-TEXTS = (("lip", 0x8), ("ua", 0x10), ("llip", 0x20), ("lua", 0x40), ("jkt", 0x80), ("rvr", 0x100))
+# ``cid`` (the client the session was issued to) came last and later: a
+# reader that knows only the first six stops before it, and its bit is one
+# that reader ignores, so the previous release still reads these values.
+TEXTS = (
+    ("lip", 0x8), ("ua", 0x10), ("llip", 0x20), ("lua", 0x40), ("jkt", 0x80), ("rvr", 0x100), ("cid", 0x800),
+)
 F_SAME_IP, F_SAME_UA = 0x200, 0x400
 VERSION = 0x2000
 _VERSION_MASK = 0xE000
+# Every bit this layout knows; others belong to a newer release's fields.
+KNOWN = F_CV | F_REVOKED | F_SALT32 | F_SAME_IP | F_SAME_UA | _VERSION_MASK | sum(bit for _, bit in TEXTS)
 
 _HEAD = struct.Struct(">HIddddd")
 _U32 = struct.Struct(">I")
@@ -77,6 +92,7 @@ def unpack(session_id: str, user_id: str, raw: bytes) -> Session:
         idle_expires_at=iexp, generation=gen, rotated_at=rat, last_used_at=lat,
         login_ip=text["lip"], user_agent=text["ua"], last_ip=text["llip"], last_user_agent=text["lua"],
         dpop_jkt=text["jkt"], revoked_at=rvat, revoke_reason=text["rvr"], credential_version=cv,
+        client_id=text["cid"],
     )
 
 
@@ -98,7 +114,7 @@ def fields(s: Session) -> list[str | bytes]:
         num(s.rotated_at), num(s.last_used_at), str(s.credential_version),
         "" if s.revoked_at is None else num(s.revoked_at), s.salt,
         opt(s.login_ip), opt(s.user_agent), opt(s.last_ip), opt(s.last_user_agent), opt(s.dpop_jkt),
-        opt(s.revoke_reason),
+        opt(s.revoke_reason), opt(s.client_id),
     ]
 
 
@@ -113,6 +129,7 @@ def _lua_texts() -> str:
 LUA = f"""
 local TEXTS = {{{_lua_texts()}}}
 local F_CV, F_REVOKED, F_SALT32, F_SAME_IP, F_SAME_UA = {F_CV}, {F_REVOKED}, {F_SALT32}, {F_SAME_IP}, {F_SAME_UA}
+local KNOWN = {KNOWN}
 local function decode(v)
   local flags, gen, cat, aexp, iexp, rat, lat, pos = struct.unpack('>HIddddd', v)
   local s = {{gen = gen, cat = cat, aexp = aexp, iexp = iexp, rat = rat, lat = lat, cv = 0}}
@@ -132,6 +149,8 @@ local function decode(v)
   end
   if bit.band(flags, F_SAME_IP) ~= 0 then s.llip = s.lip end
   if bit.band(flags, F_SAME_UA) ~= 0 then s.lua = s.ua end
+  -- A newer release's fields: their bits, and their bytes after ours.
+  s.xflags, s.x = bit.band(flags, bit.bnot(KNOWN)), string.sub(v, pos)
   return s
 end
 local function encode(s)
@@ -170,6 +189,10 @@ local function encode(s)
         table.insert(tail, struct.pack('B>I', 255, #x) .. x)
       end
     end
+  end
+  if s.x then
+    flags = flags + s.xflags
+    table.insert(tail, s.x)
   end
   return struct.pack('>HIddddd', flags, s.gen, s.cat, s.aexp, s.iexp, s.rat, s.lat) .. table.concat(tail)
 end

@@ -63,7 +63,9 @@ local function fetch(old, sid)
 end
 """
 
-# ARGV: 1 old prefix, 2 now, 3 max sessions, 4 ttl ms, 5 sid, 6.. the new
+# ARGV: 1 old prefix, 2 now, 3 max sessions, 4 ttl ms, 5 sid, 6 the user's
+# claims and scope as the login read them ('' = none; written to KEYS[3]
+# only if none are stored: see SessionStore.set_grants), 7.. the new
 # session (``layout.fields``). Sessions past their absolute expiry leave the
 # hash on the way: all of them when the limit makes the script read every
 # session anyway, else a few at random (so each login costs O(1), and a hash
@@ -103,7 +105,10 @@ if max > 0 and #live >= max then
     table.insert(evicted, sid)
   end
 end
-local s = from_args(6)
+if ARGV[6] ~= '' then
+  redis.call('HSETNX', KEYS[3], 'x', ARGV[6])
+end
+local s = from_args(7)
 if s.rvat ~= nil then
   redis.call('SET', REV .. ARGV[5], encode(s), 'PX', ARGV[4])
 else
@@ -117,7 +122,8 @@ return evicted
 
 # The compare-and-set. KEYS[3] the user's credential version hash (same
 # slot): a session born under an older version never rotates, checked in
-# this same script.
+# this same script, which also returns the user's claims and scope (field
+# ``x``): {1, x or nil} when it rotates, 0 when not.
 # ARGV: 1 old prefix, 2 expected generation, 3 now, 4 new idle expiry, 5 ip,
 #       6 user agent, 7 sid, 8 new generation, 9 wall-clock time the request
 #       was sent, 10 deadline (when the requester stops waiting).
@@ -140,7 +146,8 @@ local now = tonumber(ARGV[3])
 if s.gen ~= tonumber(ARGV[2]) or s.rvat ~= nil or s.iexp <= now then
   return 0
 end
-if s.cv ~= tonumber(redis.call('HGET', KEYS[3], 'v') or '0') then
+local cv = redis.call('HMGET', KEYS[3], 'v', 'x')
+if s.cv ~= tonumber(cv[1] or '0') then
   return 0
 end
 s.gen, s.lat, s.iexp = tonumber(ARGV[8]), now, tonumber(ARGV[4])
@@ -155,7 +162,7 @@ else
   v = encode(s)
 end
 redis.call('HSET', KEYS[1], ARGV[7], v)
-return 1
+return {1, cv[2]}
 """
 
 # KEYS[3] the user's credential version hash. ARGV: 1 old prefix, 2 now,
@@ -212,10 +219,11 @@ return ids
 """
 
 # KEYS[3] the user's credential version hash. ARGV: 1 old prefix, 2 sid
-# ('' = every session of the user). Returns {values, {version, changed at}}:
+# ('' = every session of the user). Returns {values, {version, changed at,
+# claims and scope}}:
 # one session's value (or false), or the flat HGETALL of the user's hash.
 READ = _COMMON + """
-local cv = redis.call('HMGET', KEYS[3], 'v', 'at')
+local cv = redis.call('HMGET', KEYS[3], 'v', 'at', 'x')
 if ARGV[2] ~= '' then
   return {fetch(ARGV[1], ARGV[2]) or false, cv}
 end

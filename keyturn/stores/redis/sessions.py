@@ -30,6 +30,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -41,6 +42,7 @@ from keyturn.config import Settings
 from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.guard import bounded
+from keyturn.stores.protocols import Rotated
 from keyturn.stores.redis import layout, lua
 from keyturn.stores.redis.layout import num as _num
 from keyturn.stores.redis.layout import opt as _opt
@@ -88,8 +90,9 @@ def redis_guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corout
 
 
 def _judged(s: Session, cv: list[Any]) -> Session:
-    """``cv``: the user's credential version hash (v, at)."""
-    return under_credentials(s, int(cv[0] or 0), None if cv[1] is None else float(cv[1]))
+    """``cv``: the user's credential version hash (v, at, x = claims and scope)."""
+    grants = None if len(cv) < 3 or cv[2] is None else _text(cv[2])
+    return under_credentials(replace(s, grants=grants), int(cv[0] or 0), None if cv[1] is None else float(cv[1]))
 
 
 def _text(raw: Any) -> str:
@@ -222,7 +225,9 @@ class RedisSessionStore:
         await self.client.set(self._owner_key(s.id), s.user_id, px=ttl_ms)
         evicted = await self._create(
             keys=self._user_keys(s.user_id),
-            args=[self._old_prefix(s.user_id), _num(now), max_sessions, ttl_ms, s.id, *layout.fields(s)],
+            args=[
+                self._old_prefix(s.user_id), _num(now), max_sessions, ttl_ms, s.id, s.grants or "", *layout.fields(s),
+            ],
         )
         return [_text(e) for e in evicted]
 
@@ -248,10 +253,10 @@ class RedisSessionStore:
         user_agent: str | None,
         user_id: str | None = None,
         to_generation: int | None = None,
-    ) -> bool:
+    ) -> Rotated | None:
         owner = await self._owner(session_id, user_id)
         if owner is None:
-            return False
+            return None
         new = expected_generation + 1 if to_generation is None else to_generation
         # Wall clock, not the injected one: the deadline is compared with the
         # store's clock (see lua.ROTATE); it is when this call gives up.
@@ -263,7 +268,18 @@ class RedisSessionStore:
                 _opt(user_agent), session_id, str(new), _num(sent), _num(sent + self.timeout),
             ],
         )
-        return int(won) == 1
+        if not isinstance(won, list):
+            return None
+        return Rotated(None if won[1] is None else _text(won[1]))
+
+    @redis_guarded
+    async def set_grants(self, user_id: str, grants: str | None) -> None:
+        """Field ``x`` of the user's credential hash, which the rotate and
+        read scripts return beside the version."""
+        if grants is None:
+            await self.client.hdel(self._cv(user_id), "x")
+        else:
+            await self.client.hset(self._cv(user_id), "x", grants)
 
     @redis_guarded
     async def revoke_session(

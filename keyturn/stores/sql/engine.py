@@ -66,7 +66,16 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     elif full.startswith("mysql+asyncmy"):
         # Autocommit, so the hot path's single statements are one round
         # trip; SQLAlchemy's transactions begin explicitly (below).
-        connect_args = {"connect_timeout": int(max(1, connect_timeout)), "autocommit": True}
+        # Multi-statement queries: the hot path's rotate returns the user's
+        # claims with a second statement in the same round trip (MySQL has
+        # no UPDATE … RETURNING; ``hot.MysqlHotPath``). Every query keyturn
+        # sends is parameterised.
+        from asyncmy.constants import CLIENT
+
+        connect_args = {
+            "connect_timeout": int(max(1, connect_timeout)), "autocommit": True,
+            "client_flag": CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
+        }
     engine = create_async_engine(
         full,
         pool_size=pool_size,

@@ -35,7 +35,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_, greenlet_spawn
 
 from keyturn.core.sessions import Session
-from keyturn.stores.sql.schema import judged_session_from_row, sessions, sessions_with_credentials, under_current_credentials
+from keyturn.stores.protocols import Rotated
+from keyturn.stores.sql.schema import (
+    judged_session_from_row,
+    owners_grants,
+    sessions,
+    sessions_with_credentials,
+    under_current_credentials,
+)
 
 T = TypeVar("T")
 _S = sessions.c
@@ -48,7 +55,7 @@ class HotPath(Protocol):
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
-    ) -> bool: ...
+    ) -> Rotated | None: ...
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool: ...
 
@@ -76,9 +83,12 @@ def _get_statement(dialect: sa.Dialect) -> Statement:
     return Statement(sessions_with_credentials().where(_S.id == sa.bindparam("id", type_=sa.String)), dialect)
 
 
-def _rotate_statement(dialect: sa.Dialect, clock: str, greatest: str) -> Statement:
+def _rotate_statement(dialect: sa.Dialect, clock: str, greatest: str, returning: bool = True) -> Statement:
     """The conditional rotate UPDATE; ``clock`` is the database's own clock in
-    epoch seconds when the statement runs, ``greatest`` its two-argument max."""
+    epoch seconds when the statement runs, ``greatest`` its two-argument max.
+    With ``returning`` (PostgreSQL, SQLite) it also returns the user's claims
+    and scope (``kt_credentials.grants``), so a refresh reads them in the
+    same statement; MySQL/MariaDB has no UPDATE … RETURNING (``MysqlHotPath``)."""
     now = sa.bindparam("now", type_=sa.Double)
     owner = sa.bindparam("owner", type_=sa.String)
     db_clock = sa.literal_column(clock, type_=sa.Double)
@@ -102,6 +112,8 @@ def _rotate_statement(dialect: sa.Dialect, clock: str, greatest: str) -> Stateme
             last_user_agent=sa.bindparam("ua", type_=sa.String),
         )
     )
+    if returning:
+        return Statement(statement.returning(owners_grants()), dialect)
     return Statement(statement, dialect)
 
 
@@ -122,13 +134,14 @@ class _Pooled:
 
     _CLOCK = ""
     _GREATEST = "greatest"
+    _RETURNING = True
     LEASE = 0.005
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.sync_engine
         dialect = engine.dialect
         self._get_session = _get_statement(dialect)
-        self._rotate = _rotate_statement(dialect, self._CLOCK, self._GREATEST)
+        self._rotate = _rotate_statement(dialect, self._CLOCK, self._GREATEST, self._RETURNING)
         self._idle: list[tuple[Any, float]] = []  # leased connections between statements, and when each was checked out
         self._expiry: asyncio.TimerHandle | None = None
         self._closed = False
@@ -257,15 +270,13 @@ class SqliteHotPath(_Pooled):
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
-    ) -> bool:
+    ) -> Rotated | None:
         args = self._rotate_args(
             session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id, to_generation, sent, deadline
         )
 
-        async def run(conn: Any) -> int:
-            return int((await conn.execute(self._rotate.sql, args)).rowcount)
-
-        return await self._on(run) == 1
+        rows = await self._on(lambda conn: conn.execute_fetchall(self._rotate.sql, args))
+        return Rotated(rows[0][0]) if rows else None
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""
@@ -292,12 +303,12 @@ class PostgresHotPath(_Pooled):
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
-    ) -> bool:
+    ) -> Rotated | None:
         args = self._rotate_args(
             session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id, to_generation, sent, deadline
         )
-        status = await self._on(lambda conn: conn.execute(self._rotate.sql, *args))
-        return bool(status == "UPDATE 1")
+        row = await self._on(lambda conn: conn.fetchrow(self._rotate.sql, *args))
+        return None if row is None else Rotated(row[0])
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""
@@ -311,9 +322,19 @@ class PostgresHotPath(_Pooled):
 class MysqlHotPath(_Pooled):
     """asyncmy with autocommit on (``make_engine``): the conditional UPDATE
     is one round trip (through SQLAlchemy it is UPDATE, COMMIT and the pool's
-    ROLLBACK)."""
+    ROLLBACK).
+
+    MySQL/MariaDB have no UPDATE … RETURNING, so the rotate sends the UPDATE
+    and a SELECT of the user's claims and scope as one multi-statement query
+    (``make_engine`` allows them on MySQL connections; every statement is
+    parameterised): still one round trip, and the SELECT, a primary-key
+    lookup, runs only once the UPDATE has committed."""
 
     _CLOCK = "UNIX_TIMESTAMP(NOW(6))"  # the server's clock when the statement runs
+    _RETURNING = False
+    _GRANTS = (
+        "; SELECT c.grants FROM kt_credentials c JOIN kt_sessions s ON c.user_id = s.user_id WHERE s.id = %s"
+    )
 
     async def _run(self, sql: str, args: tuple[Any, ...]) -> tuple[int, Any]:
         async def run(conn: Any) -> tuple[int, Any]:
@@ -331,11 +352,20 @@ class MysqlHotPath(_Pooled):
         self, session_id: str, expected_generation: int, now: float, idle_expires_at: float,
         ip: str | None, user_agent: str | None, *, user_id: str | None = None, to_generation: int,
         sent: float, deadline: float,
-    ) -> bool:
-        count, _ = await self._run(self._rotate.sql, self._rotate_args(
+    ) -> Rotated | None:
+        args = self._rotate_args(
             session_id, expected_generation, now, idle_expires_at, ip, user_agent, user_id, to_generation, sent, deadline
-        ))
-        return count == 1
+        )
+
+        async def run(conn: Any) -> tuple[int, Any]:
+            async with conn.cursor() as cur:
+                await cur.execute(self._rotate.sql + self._GRANTS, (*args, session_id))
+                count = int(cur.rowcount)
+                await cur.nextset()  # always read: the connection goes back with no result pending
+                return count, await cur.fetchone()
+
+        count, row = await self._on(run)
+        return Rotated(row[0] if row else None) if count == 1 else None
 
     async def any_denied(self, keys: Sequence[str], now: float) -> bool:
         """The access-token denylist check (``kt_denylist``, migration 0003)."""

@@ -7,6 +7,7 @@ MySQL, and exact enough for sub-millisecond grace windows).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,21 +28,32 @@ def exact_name(length: int) -> sa.types.TypeEngine[str]:
         sa.dialects.mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
 
+# User ids: keyturn's own (16 characters) or an app's subject, verbatim
+# (``keyturn.core.claims``, migration 0007), compared byte for byte.
+USER_ID_LENGTH = 255
+
+
+def user_id_type() -> sa.types.TypeEngine[str]:
+    return exact_name(USER_ID_LENGTH)
+
+
 users = sa.Table(
     "kt_users",
     metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("id", user_id_type(), primary_key=True),
     sa.Column("username", exact_name(255), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("claims", sa.Text),  # JSON object (migration 0007)
+    sa.Column("scope", sa.String(1024)),
 )
 
 sessions = sa.Table(
     "kt_sessions",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("user_id", sa.String(32), nullable=False),
+    sa.Column("user_id", user_id_type(), nullable=False),
     sa.Column("salt", sa.LargeBinary(32), nullable=False),
     sa.Column("generation", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
@@ -57,6 +69,7 @@ sessions = sa.Table(
     sa.Column("revoked_at", sa.Double),
     sa.Column("revoke_reason", sa.String(32)),
     sa.Column("credential_version", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("client_id", sa.String(128)),  # NULL: the first-party client (migration 0007)
     sa.Index("ix_kt_sessions_user", "user_id", "revoked_at"),
     sa.Index("ix_kt_sessions_expiry", "absolute_expires_at"),
 )
@@ -80,7 +93,7 @@ events = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("type", sa.String(40), nullable=False),
     sa.Column("at", sa.Double, nullable=False),
-    sa.Column("user_id", sa.String(32)),
+    sa.Column("user_id", user_id_type()),
     sa.Column("session_id", sa.String(32)),
     sa.Column("ip", sa.String(64)),
     sa.Column("user_agent", sa.String(512)),
@@ -93,9 +106,12 @@ events = sa.Table(
 credentials = sa.Table(
     "kt_credentials",
     metadata,
-    sa.Column("user_id", sa.String(32), primary_key=True),
+    sa.Column("user_id", user_id_type(), primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("changed_at", sa.Double, nullable=False),
+    # The user's claims and scope (``Grants.encode``; migration 0007), here
+    # so the rotate statement returns them: a refresh stays one statement.
+    sa.Column("grants", sa.Text),
 )
 
 # The revocation feed (keyturn.service.feed): one row per revoked session,
@@ -108,6 +124,16 @@ revocations = sa.Table(
     sa.Column("exp", sa.Double, nullable=False),
     sa.Column("at", sa.Double, nullable=False),
     sa.Index("ix_kt_revocations_exp", "exp"),
+)
+
+# One row (id 1) that every revocation insert updates first, in its own
+# transaction (migration 0007_feed_order): inserts take ids one transaction
+# at a time, so ids become visible in the order they were taken.
+feed_lock = sa.Table(
+    "kt_feed_lock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
 )
 
 
@@ -149,6 +175,7 @@ resource_clients = sa.Table(
     sa.Column("secret_hash", sa.String(128), nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("scope", sa.String(255)),  # e.g. ``sessions:issue`` (migration 0007); NULL: none
 )
 
 
@@ -170,7 +197,12 @@ def session_from_row(row: Sequence[object]) -> Session:
 # an older version is reported revoked (``credentials_changed``). The one
 # definition both the hot path's statements (compiled per dialect) and the
 # cold path's queries are built from.
-CREDENTIAL_COLUMNS = (credentials.c.version, credentials.c.changed_at)
+CREDENTIAL_COLUMNS = (credentials.c.version, credentials.c.changed_at, credentials.c.grants)
+
+
+def owners_grants() -> sa.ScalarSelect[Any]:
+    """The session's user's claims and scope (``Grants.encode``), correlated."""
+    return _owners(credentials.c.grants)
 
 
 def _owners(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
@@ -193,4 +225,5 @@ def judged_session_from_row(row: Sequence[Any]) -> Session:
     """A session from a ``sessions_with_credentials()`` row, judged against
     its user's credential version."""
     n = len(SESSION_COLUMNS)
-    return under_credentials(session_from_row(tuple(row[:n])), int(row[n] or 0), row[n + 1])
+    session = replace(session_from_row(tuple(row[:n])), grants=row[n + 2])
+    return under_credentials(session, int(row[n] or 0), row[n + 1])

@@ -184,7 +184,7 @@ class SqlSecurityStore:
                 await conn.execute(
                     resource_clients.insert().values(
                         id=client.id, name=client.name, secret_hash=client.secret_hash,
-                        created_at=client.created_at, disabled=client.disabled,
+                        created_at=client.created_at, disabled=client.disabled, scope=client.scope,
                     )
                 )
         except IntegrityError:
@@ -194,13 +194,13 @@ class SqlSecurityStore:
     async def client_by_id(self, client_id: str) -> ResourceClient | None:
         async with self.engine.connect() as conn:
             r = (await conn.execute(resource_clients.select().where(_R.id == client_id))).first()
-        return ResourceClient(r.id, r.name, r.secret_hash, r.created_at, bool(r.disabled)) if r else None
+        return ResourceClient(r.id, r.name, r.secret_hash, r.created_at, bool(r.disabled), r.scope) if r else None
 
     @guarded()
     async def list_clients(self) -> list[ResourceClient]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(resource_clients.select().order_by(_R.created_at))
-            return [ResourceClient(r.id, r.name, r.secret_hash, r.created_at, bool(r.disabled)) for r in rows]
+            return [ResourceClient(r.id, r.name, r.secret_hash, r.created_at, bool(r.disabled), r.scope) for r in rows]
 
     # --- housekeeping ---------------------------------------------------------
 

@@ -10,8 +10,10 @@ import time
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyturn.core.sessions import Session, lru_victims
+from keyturn.stores.protocols import Rotated
 from keyturn.stores.sql.base import SqlBase
 from keyturn.stores.sql.engine import guarded
 from keyturn.stores.sql.schema import (
@@ -74,9 +76,43 @@ class SqlSessions(SqlBase):
                     login_ip=session.login_ip, user_agent=session.user_agent,
                     last_ip=session.last_ip, last_user_agent=session.last_user_agent,
                     dpop_jkt=session.dpop_jkt, credential_version=session.credential_version,
+                    client_id=session.client_id,
                 )
             )
+            if session.grants is not None:
+                await self._grants_if_absent(conn, session.user_id, session.grants)
         return evicted
+
+    async def _grants_if_absent(self, conn: AsyncConnection, user_id: str, grants: str) -> None:
+        """The user's claims as this login read them, unless some are stored
+        already (``SessionStore.set_grants``: never write older ones back)."""
+        where = credentials.c.user_id == user_id
+        res = await conn.execute(credentials.update().where(where, credentials.c.grants.is_(None)).values(grants=grants))
+        if res.rowcount:
+            return
+        if (await conn.execute(sa.select(credentials.c.user_id).where(where))).first() is not None:
+            return
+        try:
+            async with conn.begin_nested():  # a racing first write wins; this one then has nothing to do
+                await conn.execute(credentials.insert().values(user_id=user_id, version=0, changed_at=0.0, grants=grants))
+        except IntegrityError:
+            pass
+
+    @guarded()
+    async def set_grants(self, user_id: str, grants: str | None) -> None:
+        for attempt in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    where = credentials.c.user_id == user_id
+                    res = await conn.execute(credentials.update().where(where).values(grants=grants))
+                    if res.rowcount == 0:  # version 0 is no row's version: nothing changes for sessions
+                        await conn.execute(
+                            credentials.insert().values(user_id=user_id, version=0, changed_at=0.0, grants=grants)
+                        )
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     @guarded()
     async def get_session(self, session_id: str, *, user_id: str | None = None) -> Session | None:
@@ -95,7 +131,7 @@ class SqlSessions(SqlBase):
         user_agent: str | None,
         user_id: str | None = None,
         to_generation: int | None = None,
-    ) -> bool:
+    ) -> Rotated | None:
         new = expected_generation + 1 if to_generation is None else to_generation
         # Wall clock, not the injected one: the deadline is checked by the
         # database's clock (see keyturn.stores.sql.hot); it is when this call gives up.

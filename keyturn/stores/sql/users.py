@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,30 +19,33 @@ NAMES_PER_QUERY = 500  # well under every driver's bound-parameter limit
 
 
 def _user(row: Any) -> User:
-    return User(row.id, row.username, row.password_hash, row.created_at, bool(row.disabled))
+    claims = json.loads(row.claims) if row.claims else {}
+    return User(
+        row.id, row.username, row.password_hash, row.created_at, bool(row.disabled),
+        claims=claims if isinstance(claims, dict) else {}, scope=row.scope or None,
+    )
+
+
+def _claims_text(claims: dict[str, Any]) -> str | None:
+    return json.dumps(claims, separators=(",", ":"), ensure_ascii=False) if claims else None
 
 
 def _row(user: User) -> dict[str, Any]:
     return {
         "id": user.id, "username": user.username, "password_hash": user.password_hash,
         "created_at": user.created_at, "disabled": user.disabled,
+        "claims": _claims_text(user.claims), "scope": user.scope,
     }
 
 
 class SqlUsers(SqlBase):
     """UserStore."""
 
-
     @guarded()
     async def add_user(self, user: User) -> None:
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(
-                    users.insert().values(
-                        id=user.id, username=user.username, password_hash=user.password_hash,
-                        created_at=user.created_at, disabled=user.disabled,
-                    )
-                )
+                await conn.execute(users.insert().values(**_row(user)))
         except IntegrityError:
             raise UsernameTaken() from None
 
@@ -98,6 +102,14 @@ class SqlUsers(SqlBase):
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
+        return bool(res.rowcount)
+
+    @guarded()
+    async def set_claims(self, user_id: str, claims: dict[str, Any], scope: str | None) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                users.update().where(users.c.id == user_id).values(claims=_claims_text(claims), scope=scope)
+            )
         return bool(res.rowcount)
 
     @guarded()
