@@ -127,7 +127,7 @@ revocations = sa.Table(
 )
 
 # One row (id 1) that every revocation insert updates first, in its own
-# transaction (migration 0007_feed_order): inserts take ids one transaction
+# transaction (migration 0008_feed_order): inserts take ids one transaction
 # at a time, so ids become visible in the order they were taken.
 feed_lock = sa.Table(
     "kt_feed_lock",

@@ -20,6 +20,7 @@ revision = "0007_claims"
 down_revision = "0006_key_states"
 branch_labels = None
 depends_on = None
+expand_only = True
 
 _USER_IDS = (("kt_users", "id", False), ("kt_sessions", "user_id", False), ("kt_credentials", "user_id", False),
              ("kt_events", "user_id", True))

@@ -4,8 +4,8 @@ revocation insert updates first (keyturn.stores.sql.revocations).
 Expand-only: builds that do not know it keep running (they insert without
 the lock, as before).
 
-Revision ID: 0007_feed_order
-Revises: 0006_key_states
+Revision ID: 0008_feed_order
+Revises: 0007_claims
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_feed_order"
-down_revision = "0006_key_states"
+revision = "0008_feed_order"
+down_revision = "0007_claims"
 branch_labels = None
 depends_on = None
 expand_only = True
