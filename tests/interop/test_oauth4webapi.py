@@ -1,8 +1,8 @@
 """oauth4webapi and jose (npm, unmodified) against a real keyturn, on SQLite
 and on PostgreSQL + Redis. Each test names the RFC section it holds keyturn to.
 
-The two ``validateJwtAccessToken`` tests need the RFC 9068 §2.2
-``client_id`` claim in keyturn's access tokens.
+The two ``validateJwtAccessToken`` tests hold keyturn to the RFC 9068 §2.2
+``client_id`` claim (REQUIRED there, and by oauth4webapi).
 """
 
 from __future__ import annotations
