@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -25,7 +25,7 @@ from pydantic_settings import (
 from keyturn.errors import ConfigError
 from keyturn.stores.urls import scheme_of
 
-Algorithm = Literal["EdDSA", "ES256", "HS256"]
+Algorithm = Literal["EdDSA", "Ed25519", "ES256", "HS256"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # KEYTURN_* variables that are not settings: the file itself, the client's,
 # the examples' and the test suite's own variables.
@@ -62,8 +62,12 @@ class Settings(BaseSettings):
     max_sessions_per_user: int = Field(
         0, ge=0, description="Live sessions per user; 0 = unlimited, 1 = a new login ends the old one, "
         "N evicts the least recently used.")
-    signing_alg: Algorithm = Field("EdDSA", description="Access-token signature algorithm.")
-    issuer: str = Field("keyturn", description="`iss` claim of access tokens.")
+    signing_alg: Algorithm = Field(
+        "EdDSA", description="Access-token signature algorithm: `EdDSA` (Ed25519 under its older name, which every "
+        "JOSE library knows), `Ed25519` (the same signature under its RFC 9864 name), `ES256` or `HS256`.")
+    issuer: str = Field(
+        "keyturn", description="`iss` claim of access tokens and `issuer` of the RFC 8414 metadata: a URL (RFC 8414 §2, "
+        "RFC 9068 §2.2). Unset: `public_url` when that is set, else `keyturn` (not a URL: a warning at start).")
     audience: str = Field("keyturn", description="`aud` claim of access tokens.")
     first_party_client_id: str = Field(
         "keyturn-app", min_length=1, max_length=128,
@@ -163,8 +167,12 @@ class Settings(BaseSettings):
     login_max_delay: int = Field(
         300, ge=1, le=3600, description="Cap of the per-account login delay, seconds (a soft lock, never a hard one).")
     dpop_iat_window: int = Field(60, ge=5, le=600, description="How old a DPoP proof's iat may be, seconds.")
-    dpop_algs: list[str] = Field(
-        default_factory=lambda: ["EdDSA", "ES256", "ES384", "RS256", "PS256"],
+    dpop_nonce: bool = Field(
+        False, description="Require server-provided nonces in DPoP proofs (RFC 9449 §8, §9): a proof without a "
+        "current nonce gets `use_dpop_nonce` and a fresh one in the `DPoP-Nonce` header (stateless; every replica "
+        "accepts every replica's nonce).")
+    dpop_algs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["EdDSA", "Ed25519", "ES256", "ES384", "RS256", "PS256"],
         description="Algorithms accepted in DPoP proofs (asymmetric only), comma-separated.")
     hs256_secret: str | None = Field(
         None, repr=False, description="With signing_alg HS256: the shared signing secret, at least 32 bytes.")
@@ -191,6 +199,14 @@ class Settings(BaseSettings):
         330, ge=0, le=86_400,
         description="A rotated-in signing key is in the JWKS this many seconds before any replica signs with it "
         "(at least the resource servers' JWKS cache age; the Verifier's default is 300).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _issuer_from_public_url(cls, data: Any) -> Any:
+        """The issuer is a URL: with no issuer set, the public URL is it."""
+        if isinstance(data, dict) and not data.get("issuer") and data.get("public_url"):
+            data = {**data, "issuer": str(data["public_url"]).rstrip("/")}
+        return data
 
     @field_validator("log_level")
     @classmethod
@@ -243,7 +259,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_dpop_algs(cls, value: list[str]) -> list[str]:
         # Asymmetric only: a DPoP proof proves possession of a private key.
-        allowed = {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        allowed = {"EdDSA", "Ed25519", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
         bad = [a for a in value if a not in allowed]
         if bad or not value:
             raise ValueError(f"unsupported DPoP algorithm(s): {bad or 'none given'}")
@@ -369,6 +385,27 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
         found.append(f"{name} is not a keyturn setting and is ignored{hint}")
     config_file = env.get("KEYTURN_CONFIG_FILE")
     return found + (unknown_file_keys(Path(config_file)) if config_file else [])
+
+
+def issuer_is_url(issuer: str) -> bool:
+    """RFC 8414 §2: an https URL with no query or fragment (http accepted:
+    loopback and tests)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(issuer)
+    return parts.scheme in ("https", "http") and bool(parts.netloc) and not parts.query and not parts.fragment
+
+
+def issuer_warnings(settings: Settings) -> list[str]:
+    """An issuer that is not a URL: strict clients (RFC 8414 discovery,
+    RFC 9068 validation) refuse it."""
+    if issuer_is_url(settings.issuer):
+        return []
+    return [
+        f"KEYTURN_ISSUER ({settings.issuer!r}) is not a URL: RFC 8414 discovery and strict RFC 9068 validators "
+        "refuse it; set KEYTURN_PUBLIC_URL (the issuer follows it) or KEYTURN_ISSUER to the URL clients reach "
+        "keyturn at, and give resource servers the same value"
+    ]
 
 
 def lifetime_warnings(settings: Settings) -> list[str]:

@@ -215,8 +215,19 @@ class TokenRevoked(BearerError):
 
 
 class MissingToken(BearerError):
+    """No token at all (or an unsupported scheme): RFC 6750 §3.1 says the
+    challenge SHOULD NOT carry an error code then."""
+
     code = "token_invalid"
     description = "no bearer token was sent"
+
+
+class NotDpopBound(TokenInvalid):
+    """An access token with no ``cnf.jkt`` sent under the DPoP scheme: the
+    service and the Verifier answer it alike (a Bearer challenge, so the
+    client learns which scheme the token is for)."""
+
+    description = "this access token is not DPoP-bound: use the Bearer scheme"
 
 
 # --- proof of possession and client authentication -------------------------
@@ -230,6 +241,22 @@ class InvalidDpopProof(KeyturnError):
     error = "invalid_dpop_proof"
     status = 401
     description = "the DPoP proof is invalid"
+
+
+class UseDpopNonce(InvalidDpopProof):
+    """RFC 9449 §8 / §9 ``use_dpop_nonce``: the server requires a nonce it
+    provided (``DPoP-Nonce`` header of this answer) in the proof. 400 at the
+    token endpoints (§8), 401 at a protected resource (§9). Not a guess: it
+    is a normal step of the protocol, retried once with the nonce."""
+
+    code = "use_dpop_nonce"
+    error = "use_dpop_nonce"
+    description = "the DPoP proof must carry the nonce given in the DPoP-Nonce header"
+
+    def __init__(self, nonce: str, *, at_resource: bool) -> None:
+        super().__init__()
+        self.nonce = nonce
+        self.status = 401 if at_resource else 400
 
 
 class InsufficientScope(BearerError):
@@ -254,6 +281,13 @@ class InvalidClient(KeyturnError):
     error = "invalid_client"
     status = 401
     description = "client authentication failed"
+
+    def __init__(self, description: str | None = None, *, challenge: bool = True) -> None:
+        super().__init__(description)
+        # RFC 6749 §5.2: a WWW-Authenticate challenge when the client used
+        # (or should have used) the Authorization header; none for
+        # credentials sent in the form body.
+        self.challenge = challenge
 
 
 class UnauthorizedClient(KeyturnError):

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from keyturn.cli.common import app, fail, run_or_fail, settings_or_exit, warn
-from keyturn.config import Settings, lifetime_warnings
+from keyturn.config import Settings, issuer_warnings, lifetime_warnings
 from keyturn.errors import KeyturnError
 
 
@@ -122,6 +122,8 @@ def serve(
     settings = settings_or_exit()
     check_listen(host, port)  # before anything is created or said
     for line in lifetime_warnings(settings):
+        warn(line)
+    for line in issuer_warnings(settings):  # once, before the workers start
         warn(line)
     # JSON lines (readable text on a terminal); the same config reaches every
     # worker process through uvicorn's log_config.

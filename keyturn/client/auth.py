@@ -23,6 +23,7 @@ flow's ``yield`` (the generator may resume in another task).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import threading
@@ -33,6 +34,7 @@ from typing import Any, ContextManager, Protocol
 
 import httpx
 
+from keyturn.client.dpop import ClientKey, DpopState
 from keyturn.client.storage import FileStorage, MemoryStorage, Tokens, TokenStorage
 
 __all__ = [
@@ -128,6 +130,8 @@ class TokenAuth(httpx.Auth):
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        dpop: bool = False,
+        dpop_alg: str = "ES256",
     ) -> None:
         self.base_url = _checked_base_url(base_url)
         self._username = username
@@ -139,6 +143,8 @@ class TokenAuth(httpx.Auth):
         self._timeout = timeout
         self._transport = transport
         self._async_transport = async_transport
+        # RFC 9449: a key per login, kept with the tokens (keyturn.client.dpop).
+        self._dpop = DpopState(dpop_alg, clock=self.clock.time) if dpop else None
         self._lock = threading.Lock()
         self._alock: asyncio.Lock | None = None
         self._alock_loop: asyncio.AbstractEventLoop | None = None
@@ -173,25 +179,81 @@ class TokenAuth(httpx.Auth):
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         used = self._valid_sync()
-        request.headers["Authorization"] = f"Bearer {used.access_token}"
+        self._authorize(request, used)
         response = yield request
+        if self._nonce_demanded(request, response, response.read):
+            self._authorize(request, used)  # RFC 9449 §9: once more, with the nonce
+            response = yield request
         if response.status_code == 401:
             response.read()
             if _code(response) in REFRESH_HELPS:
                 fresh = self._after_expired_sync(used)
-                request.headers["Authorization"] = f"Bearer {fresh.access_token}"
+                self._authorize(request, fresh)
                 yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         used = await self._valid_async()
-        request.headers["Authorization"] = f"Bearer {used.access_token}"
+        self._authorize(request, used)
         response = yield request
+        if response.status_code == 400 and self._dpop is not None and "dpop-nonce" in response.headers:
+            await response.aread()
+        if self._nonce_demanded(request, response, None):
+            self._authorize(request, used)
+            response = yield request
         if response.status_code == 401:
             await response.aread()
             if _code(response) in REFRESH_HELPS:
                 fresh = await self._after_expired_async(used)
-                request.headers["Authorization"] = f"Bearer {fresh.access_token}"
+                self._authorize(request, fresh)
                 yield request
+
+    # --- DPoP (RFC 9449) ---------------------------------------------------------------
+
+    def _authorize(self, request: httpx.Request, tokens: Tokens) -> None:
+        """``Bearer``, or ``DPoP`` with a fresh proof (``ath``, the origin's
+        nonce) for a token bound to the key stored with it."""
+        key = self._dpop.key(tokens.dpop_key) if self._dpop is not None and tokens.token_type == "DPoP" else None
+        if key is None or self._dpop is None:
+            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+            return
+        request.headers["Authorization"] = f"DPoP {tokens.access_token}"
+        request.headers.update(self._dpop.headers(key, request.method, str(request.url), tokens.access_token))
+
+    def _nonce_demanded(self, request: httpx.Request, response: httpx.Response,
+                        read: Callable[[], bytes] | None) -> bool:
+        if self._dpop is None or "dpop-nonce" not in response.headers:
+            return False
+        if read is not None and response.status_code == 400:
+            read()
+        return self._dpop.retry_with_nonce(str(request.url), response)
+
+    def _token_call_sync(self, http: httpx.Client, path: str, body: dict[str, str], key: ClientKey | None) -> httpx.Response:
+        """POST to the service, with a proof when DPoP is on; retried once
+        with the nonce a ``use_dpop_nonce`` answer carried (RFC 9449 §8)."""
+        url = self.base_url + path
+        for attempt in range(2):
+            headers = self._dpop.headers(key, "POST", url) if self._dpop is not None and key is not None else {}
+            response = http.post(path, json=body, headers=headers)
+            if attempt or self._dpop is None or not self._dpop.retry_with_nonce(url, response):
+                break
+        return response
+
+    async def _token_call_async(
+        self, http: httpx.AsyncClient, path: str, body: dict[str, str], key: ClientKey | None,
+    ) -> httpx.Response:
+        url = self.base_url + path
+        for attempt in range(2):
+            headers = self._dpop.headers(key, "POST", url) if self._dpop is not None and key is not None else {}
+            response = await http.post(path, json=body, headers=headers)
+            if attempt or self._dpop is None or not self._dpop.retry_with_nonce(url, response):
+                break
+        return response
+
+    def _session_key(self, stale: Tokens | None) -> ClientKey | None:
+        """The key for this login (a new one) or refresh (the stored one)."""
+        if self._dpop is None:
+            return None
+        return self._dpop.new_key() if stale is None else self._dpop.key(stale.dpop_key)
 
     # --- sync single-flight ------------------------------------------------------------
 
@@ -227,12 +289,14 @@ class TokenAuth(httpx.Auth):
         if adopted is not None:
             return adopted
         stale = stored or stale  # newer stored tokens that are already due: refresh those
+        key = self._session_key(stale)
         with httpx.Client(base_url=self.base_url, transport=self._transport, timeout=self._timeout) as http:
             if stale is None:
-                response = self._send(lambda: http.post("/auth/login", json=self._credentials()))
+                response = self._send(lambda: self._token_call_sync(http, "/auth/login", self._credentials(), key))
             else:
-                response = self._send(lambda: http.post("/auth/refresh", json={"refresh_token": stale.refresh_token}))
-        return self._accept(response, stale)
+                body = {"refresh_token": stale.refresh_token}
+                response = self._send(lambda: self._token_call_sync(http, "/auth/refresh", body, key))
+        return self._accept(response, stale, key)
 
     # --- async single-flight -------------------------------------------------------------
 
@@ -276,14 +340,16 @@ class TokenAuth(httpx.Auth):
         async with httpx.AsyncClient(
             base_url=self.base_url, transport=self._async_transport, timeout=self._timeout
         ) as http:
+            key = self._session_key(stale)
             try:
                 if stale is None:
-                    response = await http.post("/auth/login", json=self._credentials())
+                    response = await self._token_call_async(http, "/auth/login", self._credentials(), key)
                 else:
-                    response = await http.post("/auth/refresh", json={"refresh_token": stale.refresh_token})
+                    body = {"refresh_token": stale.refresh_token}
+                    response = await self._token_call_async(http, "/auth/refresh", body, key)
             except httpx.TransportError as exc:
                 raise TokenServiceUnavailable("network_error", str(exc)) from exc
-        return self._accept(response, stale)
+        return self._accept(response, stale, key)
 
     # --- shared steps (no I/O but the storage file) ------------------------------------
 
@@ -309,12 +375,15 @@ class TokenAuth(httpx.Auth):
         except httpx.TransportError as exc:
             raise TokenServiceUnavailable("network_error", str(exc)) from exc
 
-    def _accept(self, response: httpx.Response, used: Tokens | None) -> Tokens:
+    def _accept(self, response: httpx.Response, used: Tokens | None, key: ClientKey | None = None) -> Tokens:
         if response.status_code == 200:
             try:
                 tokens = Tokens.from_answer(response.json(), obtained_at=self.clock.time())
             except ValueError as exc:
                 raise TokenServiceUnavailable("server_error", "unreadable token answer") from exc
+            if key is not None:
+                # Saved with the tokens: same file, same mode, same lock.
+                tokens = dataclasses.replace(tokens, dpop_key=used.dpop_key if used and used.dpop_key else key.to_json())
             self.storage.save(tokens)
             self._held = self._schedule(tokens)
             if self.on_refresh is not None:

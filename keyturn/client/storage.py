@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ContextManager, Protocol
 
@@ -31,6 +31,10 @@ class Tokens:
     session_id: str | None = None
     refresh_token_expires_in: float | None = None
     issued_at: str | None = None  # the server's clock; informational
+    token_type: str = "Bearer"  # "DPoP": the access token is bound to dpop_key (RFC 9449 §5)
+    # The DPoP private key (a JWK, as JSON) the session is bound to: kept
+    # with the tokens, so it has their file mode, their lock and their life.
+    dpop_key: str | None = field(default=None, repr=False)
 
     @property
     def expires_at(self) -> float:
@@ -45,12 +49,13 @@ class Tokens:
         if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
             raise ValueError("the token answer lacks a positive expires_in")
         rexp = body.get("refresh_token_expires_in")
-        sid, iat = body.get("session_id"), body.get("issued_at")
+        sid, iat, kind = body.get("session_id"), body.get("issued_at"), body.get("token_type")
         return cls(
             access, refresh, float(expires_in), obtained_at,
             session_id=sid if isinstance(sid, str) else None,
             refresh_token_expires_in=float(rexp) if isinstance(rexp, (int, float)) else None,
             issued_at=iat if isinstance(iat, str) else None,
+            token_type="DPoP" if isinstance(kind, str) and kind.lower() == "dpop" else "Bearer",
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -58,7 +63,9 @@ class Tokens:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Tokens:
-        return cls.from_answer(data, obtained_at=float(data["obtained_at"]))
+        tokens = cls.from_answer(data, obtained_at=float(data["obtained_at"]))
+        key = data.get("dpop_key")  # only ever from our own storage, never from an answer
+        return replace(tokens, dpop_key=key) if isinstance(key, str) else tokens
 
 
 class TokenStorage(Protocol):

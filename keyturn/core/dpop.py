@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jwt.algorithms import get_default_algorithms
-
 from keyturn.core import jws
+from keyturn.core.algorithms import ALGORITHMS
 from keyturn.core.jws import ParsedJws
 from keyturn.core.refresh import b64encode
 from keyturn.errors import InvalidDpopProof
@@ -34,13 +33,14 @@ DPOP_TYP = "dpop+jwt"
 MAX_PROOF_LENGTH = 4096
 RSA_BITS = (2048, 4096)
 RSA_EXPONENT = 65537
-_ALGORITHMS = get_default_algorithms()
+_ALGORITHMS = ALGORITHMS
 # alg -> (kty, allowed curves or None)
 _KEY_TYPES: dict[str, tuple[str, frozenset[str] | None]] = {
     # Only keys whose verification costs what an honest client's does: the
     # attacker picks the key, so a huge RSA exponent or modulus would let
     # them pick our CPU time too.
     "EdDSA": ("OKP", frozenset({"Ed25519"})),
+    "Ed25519": ("OKP", frozenset({"Ed25519"})),  # RFC 9864's fully-specified name
     "ES256": ("EC", frozenset({"P-256"})),
     "ES384": ("EC", frozenset({"P-384"})),
     **{f"{p}{n}": ("RSA", None) for p in ("RS", "PS") for n in ("256", "384", "512")},
@@ -57,6 +57,7 @@ class DpopProof:
     jkt: str
     jti: str
     iat: int
+    nonce: str | None = None  # RFC 9449 §8: checked by whoever issued nonces
 
 
 def parse_jws(proof: str) -> ParsedJws:
@@ -163,7 +164,8 @@ def check_proof(
         if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
             raise InvalidDpopProof("the DPoP proof does not match the access token")
     assert isinstance(jwk, dict)
-    return DpopProof(jwk_thumbprint(jwk), jti, int(iat))
+    nonce = claims.get("nonce")
+    return DpopProof(jwk_thumbprint(jwk), jti, int(iat), nonce if isinstance(nonce, str) and len(nonce) <= 256 else None)
 
 
 def replay_key(jkt: str, jti: str) -> str:

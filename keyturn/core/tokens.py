@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from jwt.algorithms import Algorithm, get_default_algorithms
+from jwt.algorithms import Algorithm
 
 from keyturn.core import jws
+from keyturn.core.algorithms import ALGORITHMS
 from keyturn.core.refresh import b64encode
 from keyturn.errors import TokenExpired, TokenInvalid
 
@@ -28,7 +29,7 @@ ACCESS_TYP = "at+jwt"
 # app's (``AccessClaims.extra``).
 _KEYTURN_CLAIMS = frozenset({"iss", "aud", "sub", "sid", "jti", "iat", "exp", "nbf", "scope", "cnf", "client_id"})
 MAX_TOKEN_LENGTH = 8192
-_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+_ALGORITHMS: dict[str, Algorithm] = ALGORITHMS  # Ed25519 (RFC 9864) included
 
 
 @dataclass(frozen=True, slots=True)

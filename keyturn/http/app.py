@@ -25,6 +25,7 @@ from keyturn.http import backend_routes, oauth_routes, observe, routes as r
 from keyturn.http.account import AccountPage
 from keyturn.http.dispatch import App, PlainRoute
 from keyturn.http.docs import DocsPage
+from keyturn.http.metadata import PATH as METADATA_PATH, authorization_server
 from keyturn.http.openapi import openapi_document
 from keyturn.http.revocations import revocations
 from keyturn.http.webclient import PATHS as CLIENT_PATHS, ClientModule
@@ -57,6 +58,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/healthz", r.healthz, "healthz"),
     ("GET", "/readyz", r.readyz, "readyz"),
     ("GET", "/metrics", observe.metrics_endpoint, "metrics"),
+    ("GET", METADATA_PATH, authorization_server, "authorization_server_metadata"),
 ]
 
 

@@ -10,7 +10,8 @@ from keyturn.errors import BadRequest, KeyturnError
 from keyturn.http.routes import client_ip, runtime
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response, read_form
 from keyturn.service import oauth
-from keyturn.service.resource_clients import authenticate_basic
+from keyturn.http.client_auth import authenticate_token_client
+from keyturn.service.resource_clients import authenticate_resource_server
 
 
 def _token(form: dict[str, str]) -> str:
@@ -25,6 +26,7 @@ async def revoke(request: Request) -> Response:
     rt = runtime(request)
     try:
         form = await read_form(request, rt.settings.max_body_bytes)
+        await authenticate_token_client(request, rt, form)  # RFC 7009 §2.1
         await oauth.revoke(rt.service, _token(form), form.get("token_type_hint"), ip=client_ip(request))
     except KeyturnError as exc:
         return error_response(exc, oauth=True)
@@ -36,7 +38,7 @@ async def introspect(request: Request) -> Response:
     rt = runtime(request)
     try:
         # Authenticate the caller before reading anything about the token.
-        await authenticate_basic(rt.stores.clients, request.headers.get("authorization"))
+        await authenticate_resource_server(rt.settings, rt.stores.clients, request.headers.get("authorization"))
         form = await read_form(request, rt.settings.max_body_bytes)
         answer = await oauth.introspect(rt.service, _token(form), form.get("token_type_hint"))
     except KeyturnError as exc:

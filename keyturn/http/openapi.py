@@ -179,7 +179,7 @@ _OPS: dict[str, dict[str, Any]] = {
                        "responses": {"204": {"description": "revoked"}, **_errors(401, 404, 503)}},
     "oauth_revoke": {"requestBody": {"required": True, "content": {
                          "application/x-www-form-urlencoded": {"schema": _ref(TokenForm)}}},
-                     "responses": {"200": {"description": "revoked (or unknown: RFC 7009 §2.2)"}, **_errors(400, 413, 503)}},
+                     "responses": {"200": {"description": "revoked (or unknown: RFC 7009 §2.2)"}, **_errors(400, 401, 413, 503)}},
     "oauth_introspect": {"security": [{"basic": []}], "requestBody": {"required": True, "content": {
                              "application/x-www-form-urlencoded": {"schema": _ref(TokenForm)}}},
                          "responses": {"200": {"description": "RFC 7662 answer", **_json(Introspection)},
@@ -197,6 +197,8 @@ _OPS: dict[str, dict[str, Any]] = {
                                               **_errors(400, 401, 403, 409, 413, 503)}},
     "jwks": {"responses": {"200": {"description": "JWK Set (RFC 7517)", "content": {
         "application/jwk-set+json": {"schema": {"type": "object"}}}}}},
+    "authorization_server_metadata": {"responses": {"200": {"description": "RFC 8414 metadata", "content": {
+        "application/json": {"schema": {"type": "object"}}}}}},
     "healthz": {"responses": {"200": {"description": "alive", **_json(Status)}}},
     "metrics": {"security": _BEARER, "description": "Prometheus text format; the bearer is KEYTURN_METRICS_TOKEN when set.",
                 "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},

@@ -23,6 +23,7 @@ from keyturn.errors import (
     UnsupportedGrantType,
 )
 from keyturn.http.account import check_cookie_csrf, wants_cookie
+from keyturn.http.client_auth import authenticate_token_client
 from keyturn.http.wire import (
     NO_STORE,
     REFRESH_COOKIE,
@@ -155,6 +156,7 @@ async def oauth_token(request: Request) -> Response:
     rt = runtime(request)
     try:
         form = await read_form(request, rt.settings.max_body_bytes)
+        await authenticate_token_client(request, rt, form)  # presented credentials are checked
         grant = form.get("grant_type")
         if not grant:
             raise BadRequest("grant_type is required")

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from keyturn.core import dpop
 from keyturn.core.credentials import access_token
 from keyturn.core.tokens import AccessClaims
-from keyturn.errors import InvalidDpopProof
+from keyturn.errors import InvalidDpopProof, NotDpopBound
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
-DEFAULT_ALGORITHMS = ("EdDSA", "ES256", "ES384", "RS256", "PS256")
+DEFAULT_ALGORITHMS = ("EdDSA", "Ed25519", "ES256", "ES384", "RS256", "PS256")
 
 
 def header_list(headers: Headers) -> list[tuple[str, str]]:
@@ -91,7 +91,7 @@ class DpopChecker:
         it has none and came as a bearer)."""
         if claims.cnf_jkt is None:
             if scheme == "dpop":
-                raise InvalidDpopProof("the access token is not DPoP-bound; send it as Bearer")
+                raise NotDpopBound()
             return
         if scheme != "dpop":
             raise InvalidDpopProof("a DPoP-bound access token needs 'Authorization: DPoP' and a DPoP proof")

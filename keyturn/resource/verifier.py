@@ -30,9 +30,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 import httpx
-from jwt.algorithms import get_default_algorithms
-
 from keyturn.clock import Clock, SystemClock
+from keyturn.core.algorithms import ALGORITHMS
 from keyturn.core.tokens import AccessClaims, SigningKey, peek_kid
 from keyturn.core.verified import DEFAULT_MAX_ENTRIES, VerifiedTokens
 from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenExpired, TokenInvalid, TokenRevoked
@@ -57,8 +56,8 @@ NO_FEED = (
     "give it resource-client credentials (Verifier.for_service(..., client_id=..., client_secret=...), "
     "from `keyturn clients add NAME`), or pass revocations=False to accept that"
 )
-_ALGS = get_default_algorithms()
-_CURVES = {"EdDSA": ("OKP", "Ed25519"), "ES256": ("EC", "P-256")}
+_ALGS = ALGORITHMS
+_CURVES = {"EdDSA": ("OKP", "Ed25519"), "Ed25519": ("OKP", "Ed25519"), "ES256": ("EC", "P-256")}
 
 
 def keys_from_jwks(jwks: Mapping[str, Any], algorithms: Collection[str]) -> dict[str, SigningKey]:
@@ -104,7 +103,7 @@ class Verifier:
         *,
         issuer: str,
         audience: str,
-        algorithms: Collection[str] = ("EdDSA", "ES256"),
+        algorithms: Collection[str] = ("EdDSA", "Ed25519", "ES256"),
         leeway: float = 5.0,
         min_refetch_interval: float = 10.0,
         jwks_max_age: float = 300.0,
@@ -179,6 +178,22 @@ class Verifier:
                 transport=kw.get("transport"),
             )
         return cls(base + "/.well-known/jwks.json", issuer=issuer, audience=audience, revocations=source, **kw)
+
+    @classmethod
+    def discover(
+        cls, issuer: str, *, audience: str, client_id: str | None = None, client_secret: str | None = None,
+        **kw: Any,
+    ) -> Verifier:
+        """From the issuer URL alone (RFC 8414; ``keyturn.resource.discovery``):
+        metadata checked to name this issuer, then the JWKS (and, with
+        resource-client credentials, the revocation feed)."""
+        from keyturn.resource.discovery import discover
+
+        jwks_uri, source = discover(issuer, client_id=client_id, client_secret=client_secret,
+                                    timeout=kw.get("timeout", 5.0), transport=kw.get("transport"))
+        verifier = cls(jwks_uri, issuer=issuer, audience=audience, revocations=source, **kw)
+        verifier.refresh_keys()
+        return verifier
 
     # --- verification ---------------------------------------------------------
 

@@ -15,7 +15,7 @@ from keyturn.core import refresh as rt
 from keyturn.core.claims import decode_grants
 from keyturn.core.sessions import Session
 from keyturn.core.tokens import AccessClaims, peek_kid
-from keyturn.errors import InvalidDpopProof, SigningKeyRevoked, TokenInvalid, TokenRevoked
+from keyturn.errors import InvalidDpopProof, NotDpopBound, SigningKeyRevoked, TokenRevoked
 from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest
 from keyturn.service.keys import KeySet
 
@@ -130,5 +130,5 @@ class AccessTokens:
             if proof.jkt != claims.cnf_jkt:
                 raise InvalidDpopProof("the DPoP proof is from another key")
         elif scheme.lower() != "bearer":
-            raise TokenInvalid("this access token is not DPoP-bound: use the Bearer scheme")
+            raise NotDpopBound()
         return claims

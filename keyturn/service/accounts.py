@@ -22,6 +22,7 @@ from keyturn.errors import (
     NotFound,
     Overloaded,
     RegistrationClosed,
+    UseDpopNonce,
     UsernameTaken,
 )
 from keyturn.service.access import AccessTokens, TokenPair
@@ -96,6 +97,10 @@ class Accounts:
         attempt = await self.throttle.reserve_login(name, ip, self.clock.now())
         try:
             jkt, user, version, ok = await self._check_password(name, secret, dpop)
+        except UseDpopNonce:
+            # A protocol step (RFC 9449 §8), not a guess: both reservations back.
+            await self.throttle.not_checked(attempt, self.clock.now())
+            raise
         except InvalidDpopProof:
             await self.throttle.not_a_guess(attempt, self.clock.now())
             raise

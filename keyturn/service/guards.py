@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from keyturn.config import Settings
 from keyturn.core import dpop, throttle
+from keyturn.core.dpop_nonce import DpopNonces
 from keyturn.core.denylist import check_keys, session_key, token_key
 from keyturn.core.throttle import ACCOUNT_MEMORY, WINDOW, Counter
 from keyturn.core.tokens import AccessClaims
-from keyturn.errors import InvalidDpopProof, RateLimited
+from keyturn.errors import InvalidDpopProof, RateLimited, UseDpopNonce
 from keyturn.stores.protocols import CounterStore, Denylist, ReplayCache
 
 
@@ -125,15 +126,20 @@ class Throttle:
     async def release(self, key: str, now: float) -> None:
         await self._store.release(key, now=now)
 
-    async def check_refresh(self, ip: str | None, now: float) -> None:
+    async def refresh_wait(self, ip: str | None, now: float) -> float:
+        """Seconds this address must wait before its next *unproven* refresh
+        token is looked at (0 = go). Only addresses that sent an invalid
+        token in the current window on this replica pay the counter read:
+        the hot path of a well-behaved client costs no extra round trip.
+        The caller refuses with ``RateLimited`` only what is not genuine, so
+        a guesser behind a carrier NAT or an office proxy cannot stall its
+        neighbours' refreshes."""
         key = throttle.window_key("refresh", ip, now)
         if self._suspects.get(key, 0.0) <= now:
             self._suspects.pop(key, None)
-            return
+            return 0.0
         found = await self._store.counters([key], now=now)
-        wait = throttle.window_delay(found[key].count if key in found else 0, self._refresh_ip_max, now)
-        if wait > 0:
-            raise RateLimited(wait)
+        return throttle.window_delay(found[key].count if key in found else 0, self._refresh_ip_max, now)
 
     async def refresh_invalid(self, ip: str | None, now: float) -> None:
         key = throttle.window_key("refresh", ip, now)
@@ -173,11 +179,13 @@ class AccessDenylist:
 class DpopGuard:
     """RFC 9449 proof checks plus the ``jti`` replay cache every replica shares."""
 
-    def __init__(self, replay: ReplayCache, settings: Settings) -> None:
+    def __init__(self, replay: ReplayCache, settings: Settings, nonce_key: bytes | None = None) -> None:
         self._replay = replay
         self._window = float(settings.dpop_iat_window)
         self._leeway = float(settings.clock_leeway)
         self._algs = tuple(settings.dpop_algs)
+        # RFC 9449 §8: with nonces on, a proof must carry one of ours.
+        self.nonces = DpopNonces(nonce_key) if settings.dpop_nonce and nonce_key is not None else None
 
     async def verify(self, request: DpopRequest | None, now: float, *, access_token: str | None = None) -> dpop.DpopProof:
         if request is None or not request.proof:
@@ -186,6 +194,9 @@ class DpopGuard:
             dpop.parse_jws(request.proof), method=request.method, url=request.url, now=now,
             window=self._window, leeway=self._leeway, algorithms=self._algs, access_token=access_token,
         )
+        if self.nonces is not None and not self.nonces.is_valid(proof.nonce, now):
+            # Before the replay cache: the client retries with a new proof.
+            raise UseDpopNonce(self.nonces.current(now), at_resource=access_token is not None)
         expires = max(float(proof.iat), now) + self._window + self._leeway
         if not await self._replay.first_use(dpop.replay_key(proof.jkt, proof.jti), now=now, expires_at=expires):
             raise InvalidDpopProof("the DPoP proof was used before")

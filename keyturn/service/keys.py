@@ -44,8 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from jwt.algorithms import get_default_algorithms
-
+from keyturn.core.algorithms import ALGORITHMS, ED25519_NAMES
 from keyturn.core.refresh import b64encode
 from keyturn.core.tokens import SigningKey
 from keyturn.core.verified import VerifiedTokens
@@ -54,7 +53,7 @@ from keyturn.service.feed import RevocationNotifier
 from keyturn.stores.protocols import KeyStore, StoredKey
 
 log = logging.getLogger("keyturn.keys")
-_ALGS = get_default_algorithms()
+_ALGS = ALGORITHMS
 HS256_MIN_BYTES = 32
 KEY_CHECK_INTERVAL = 1.0  # seconds between a replica's reads of the key table
 MAX_STALE = 30.0  # seconds a replica signs without a successful key check
@@ -82,10 +81,11 @@ class KeyCipher:
 def generate(
     alg: str, cipher: KeyCipher, now: float, activates_at: float | None = None
 ) -> tuple[StoredKey, SigningKey]:
-    """A fresh key of ``alg`` (EdDSA = Ed25519, ES256 = P-256, HS256 = 256-bit secret)."""
+    """A fresh key of ``alg`` (EdDSA and Ed25519 = Ed25519, ES256 = P-256,
+    HS256 = 256-bit secret). The JWKS entry's ``alg`` is ``alg`` itself."""
     kid = b64encode(secrets.token_bytes(12))
     private: Any
-    if alg == "EdDSA":
+    if alg in ED25519_NAMES:
         private = ed25519.Ed25519PrivateKey.generate()
     elif alg == "ES256":
         private = ec.generate_private_key(ec.SECP256R1())
@@ -175,7 +175,11 @@ class KeySet:
 
     @property
     def algorithms(self) -> tuple[str, ...]:
-        return (self._alg,)
+        """The configured algorithm, and both names of Ed25519 when it is
+        either: after a switch between ``EdDSA`` and ``Ed25519`` the tokens
+        of the older keys stay valid until they expire (each key still
+        verifies only the name it was made for)."""
+        return ED25519_NAMES if self._alg in ED25519_NAMES else (self._alg,)
 
     def get(self, kid: str) -> SigningKey | None:
         return self._keys.get(kid)

@@ -68,13 +68,13 @@ async def introspect(service: TokenService, token: str, hint: str | None = None)
         if parsed.generation != session.generation or not session.is_live(now):
             return INACTIVE
         return {
-            "active": True, "token_type": "refresh_token", "sub": session.user_id, "sid": session.id,
+            # RFC 7662 §2.2: token_type is an access token's type (RFC 6749
+            # §7.1); a refresh token has none, so token_use says what it is.
+            "active": True, "token_use": "refresh_token", "sub": session.user_id, "sid": session.id,
             "iss": service.settings.issuer, "exp": int(session.idle_expires_at), "iat": int(session.rotated_at),
         }
     claims = await _valid_access(service, token)
     if claims is None or await service.denylist.is_denied(claims, now):
         return INACTIVE
-    answer: dict[str, Any] = {"active": True, "token_type": "access_token", **claims.to_dict()}
-    if claims.cnf_jkt is not None:
-        answer["token_type"] = "DPoP"
-    return answer
+    token_type = "DPoP" if claims.cnf_jkt is not None else "Bearer"
+    return {"active": True, "token_type": token_type, "token_use": "access_token", **claims.to_dict()}

@@ -14,11 +14,13 @@ from keyturn.core.sessions import Outcome, Session, classify, slide_idle_expiry
 from keyturn.errors import (
     BindingMismatch,
     InvalidDpopProof,
+    RateLimited,
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
     StoreUnavailable,
+    UseDpopNonce,
 )
 from keyturn.logs import CURRENT
 from keyturn.service.access import AccessTokens, TokenPair
@@ -57,32 +59,38 @@ class Refresh:
         self, token: str, *, ip: str | None, user_agent: str | None, dpop: DpopRequest | None = None,
     ) -> TokenPair:
         now = self.clock.now()
-        # Addresses sending guessed tokens are slowed down (429) before any
-        # lookup; a guess never touches the victim's session.
-        await self.throttle.check_refresh(ip, now)
+        # An address that sent too many invalid tokens is slowed down (429)
+        # — but only for tokens that do not prove themselves: a token whose
+        # MAC verifies was issued by keyturn, and its holder may share the
+        # address with the guesser (carrier NAT, an office proxy).
+        wait = await self.throttle.refresh_wait(ip, now)
         try:
-            return await self._refresh(token, now, ip, user_agent, dpop)
+            return await self._refresh(token, now, ip, user_agent, dpop, wait)
+        except (RateLimited, UseDpopNonce):
+            raise  # refused unread / a protocol step: not a guess
         except (RefreshTokenInvalid, InvalidDpopProof):  # invalid proofs count like guesses
             await self.throttle.refresh_invalid(ip, now)
             raise
 
     async def _refresh(
         self, token: str, now: float, ip: str | None, user_agent: str | None, dpop: DpopRequest | None,
+        wait: float = 0.0,
     ) -> TokenPair:
         parsed = rt.parse(token)
         if parsed is None:
-            raise RefreshTokenInvalid()
+            raise RateLimited(wait) if wait > 0 else RefreshTokenInvalid()
         sid = parsed.session_id
         session: Session | None = None
         facts = self.facts.get(sid)
         if facts is None:
             session = await self.sessions.get_session(sid)
             if session is None:
-                raise RefreshTokenInvalid()
+                raise RateLimited(wait) if wait > 0 else RefreshTokenInvalid()
             facts = self.facts.remember(session)
         if not self.mac.is_genuine(parsed, facts.salt):
-            # A guess (or a flipped character): it changes nothing.
-            raise RefreshTokenInvalid()
+            # A guess (or a flipped character): it changes nothing. A
+            # slowed-down address learns nothing more than "wait".
+            raise RateLimited(wait) if wait > 0 else RefreshTokenInvalid()
         if facts.dpop_jkt is not None:
             # RFC 9449 §5: a DPoP-bound refresh token needs a fresh proof from
             # the same key; refused before the rotation, so nothing is consumed.

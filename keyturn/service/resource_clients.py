@@ -13,12 +13,14 @@ import hashlib
 import hmac
 import secrets
 
+from keyturn.config import Settings
 from keyturn.core.credentials import basic_credentials
 from keyturn.core.refresh import b64encode
 from keyturn.errors import InvalidClient
 from keyturn.stores.protocols import ResourceClient, ResourceClientStore
 
 SECRET_PREFIX = "kcs_"  # so secret scanners can spot a leaked one
+ID_PREFIX = "kc_"  # every registered client's id starts so (new_client)
 _DUMMY_HASH = "sha256$" + "0" * 64
 
 
@@ -66,3 +68,40 @@ async def authenticate_basic(store: ResourceClientStore, authorization: str | No
     if creds is None:
         raise InvalidClient()
     return await authenticate_client(store, *creds)
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def settings_client(settings: Settings, client_id: str, client_secret: str) -> bool:
+    """Whether the credentials are one of ``KEYTURN_RESOURCE_CLIENTS``.
+    Digests compared in constant time, every entry compared, so the timing
+    tells nothing about which id exists."""
+    presented_id, presented = _digest(client_id), _digest(client_secret)
+    ok = False
+    for known_id, known_secret in settings.resource_client_secrets().items():
+        match = hmac.compare_digest(_digest(known_secret), presented)
+        ok |= match and hmac.compare_digest(_digest(known_id), presented_id)
+    return ok
+
+
+async def authenticate_resource_server(
+    settings: Settings, store: ResourceClientStore, authorization: str | None,
+) -> str:
+    """The id of a resource server authenticated by HTTP Basic: one of
+    ``KEYTURN_RESOURCE_CLIENTS`` or a registered client; ``InvalidClient``
+    otherwise. Introspection and the revocation feed admit the same clients."""
+    creds = basic_credentials(authorization)
+    if creds is None:
+        raise InvalidClient()
+    if settings_client(settings, *creds):
+        return creds[0]
+    return (await authenticate_client(store, *creds)).id
+
+
+def is_confidential(settings: Settings, client_id: str) -> bool:
+    """Whether ``client_id`` names a client that has a secret, without a
+    store read: a settings client, or a registered id (``kc_…``), which the
+    caller then checks against the store."""
+    return client_id in settings.resource_client_secrets() or client_id.startswith(ID_PREFIX)

@@ -159,7 +159,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Sto
         # replicas that share sessions share them.
         throttle=Throttle(stores.security, settings),
         denylist=AccessDenylist(stores.security, settings),
-        dpop=DpopGuard(stores.security, settings),
+        dpop=DpopGuard(stores.security, settings, nonce_key=derive(master, "dpop-nonces")),
         revocations=revocations,
         clocks=clocks,
     )

@@ -124,3 +124,35 @@ async def test_no_enumeration_through_throttling(make_target: Callable[..., Any]
         known, unknown = await api.login("alice", PASSWORD), await api.login("nobody-here", PASSWORD)
         assert (known.status_code, known.content) == (unknown.status_code, unknown.content)
         assert known.headers["retry-after"] == unknown.headers["retry-after"]
+
+
+@pytest.mark.parametrize("endpoint", ["/auth/refresh", "/oauth/token"])
+@pytest.mark.parametrize("cached", [True, False], ids=["facts_cached", "cold_replica"])
+async def test_a_guesser_does_not_stall_a_neighbour_behind_the_same_address(
+    make_target: Callable[..., Any], endpoint: str, cached: bool,
+) -> None:
+    """Carrier NAT / office proxy: one address, a guesser and an honest
+    neighbour. The guesser is slowed (429) and stays slowed; a refresh token
+    whose MAC verifies was issued by keyturn and is served (200) from that
+    same address, on a replica that knows the session and on one that does not."""
+    async with make_target() as api:
+        tokens = await api.user_and_login()
+        shared = {"x-forwarded-for": "198.51.100.77"}
+
+        async def refresh(token: str) -> Any:
+            if endpoint == "/oauth/token":
+                return await api.client.post(endpoint, data={"grant_type": "refresh_token", "refresh_token": token},
+                                             headers=shared)
+            return await api.refresh(token, headers=shared)
+
+        for i in range(25):
+            await refresh(f"krt_{tokens['session_id']}_{format(i, '048d')}")
+        guess = await refresh(f"krt_{tokens['session_id']}_{format(99, '048d')}")
+        assert (guess.status_code, guess.json()["code"]) == (429, "rate_limited")
+        if not cached:
+            api.runtime.service.facts.clear()  # as on a replica that never saw this session
+        genuine = await refresh(tokens["refresh_token"])
+        assert genuine.status_code == 200, genuine.text
+        again = await refresh(f"krt_{tokens['session_id']}_{format(98, '048d')}")
+        assert (again.status_code, again.json()["code"]) == (429, "rate_limited")
+        assert int(again.headers["retry-after"]) >= 1

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import PASSWORD, Api
 
 
-def assert_bearer_401(r: object, code: str) -> None:
+def assert_bearer_401(r: object, code: str, *, token_sent: bool = True) -> None:
     import httpx
 
     assert isinstance(r, httpx.Response)
@@ -18,6 +18,9 @@ def assert_bearer_401(r: object, code: str) -> None:
     assert r.json()["code"] == code
     assert r.json()["error"] == "invalid_token"
     challenge = r.headers["www-authenticate"]
+    if not token_sent:  # RFC 6750 §3.1: no token, no error code in the challenge
+        assert challenge == 'Bearer realm="keyturn"'
+        return
     assert challenge.startswith("Bearer ") and 'error="invalid_token"' in challenge and "error_description=" in challenge
 
 
@@ -33,7 +36,7 @@ async def test_me(api: Api) -> None:
 async def test_bad_bearer_is_token_invalid(api: Api, header: str | None) -> None:
     headers = {} if header is None else {"authorization": header}
     r = await api.client.get("/auth/me", headers=headers)
-    assert_bearer_401(r, "token_invalid")
+    assert_bearer_401(r, "token_invalid", token_sent=header == "Bearer not.a.jwt")
 
 
 async def test_expired_access_token(api: Api) -> None:
@@ -66,7 +69,7 @@ async def test_access_token_is_not_a_refresh_token(api: Api) -> None:
 async def test_token_in_query_string_is_ignored(api: Api) -> None:
     tokens = await api.user_and_login()
     r = await api.client.get("/auth/me", params={"access_token": tokens["access_token"]})
-    assert_bearer_401(r, "token_invalid")
+    assert_bearer_401(r, "token_invalid", token_sent=False)
 
 
 async def test_logout_revokes_access_and_refresh(api: Api) -> None:

@@ -102,9 +102,9 @@ async def test_introspection_of_live_tokens(api: Api) -> None:
     tokens = await api.user_and_login()
     auth = await add_client(api)
     at = (await introspect(api, tokens["access_token"], auth)).json()
-    assert at["active"] is True and at["sid"] == tokens["session_id"] and at["token_type"] == "access_token"
+    assert at["active"] is True and at["sid"] == tokens["session_id"] and at["token_type"] == "Bearer"
     rt = (await introspect(api, tokens["refresh_token"], auth)).json()
-    assert rt["active"] is True and rt["token_type"] == "refresh_token" and rt["sid"] == tokens["session_id"]
+    assert rt["active"] is True and rt["token_use"] == "refresh_token" and rt["sid"] == tokens["session_id"]
 
 
 @pytest.mark.parametrize("case", ["garbage", "rotated out", "revoked access", "revoked refresh", "expired", "forged"])

@@ -14,12 +14,14 @@ from starlette.authentication import (
 )
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from keyturn.core.tokens import AccessClaims
 from keyturn.errors import KeyturnError
 from keyturn.resource.adapters._common import challenge
+from keyturn.resource.metadata import WELL_KNOWN, protected_resource_metadata
 from keyturn.resource.verifier import Verifier
 
 
@@ -71,3 +73,16 @@ def on_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
 
 def keyturn_middleware(verifier: Verifier, *, required: bool = False) -> Middleware:
     return Middleware(AuthenticationMiddleware, backend=KeyturnBackend(verifier, required=required), on_error=on_error)
+
+
+def protected_resource_route(verifier: Verifier, resource: str, *, scopes_supported: tuple[str, ...] = ()) -> Route:
+    """``GET /.well-known/oauth-protected-resource`` (RFC 9728 §3), from the
+    Verifier's own issuer and DPoP algorithms (FastAPI: ``app.routes.append``)."""
+    document = protected_resource_metadata(
+        resource, verifier.issuer, dpop_algorithms=verifier.dpop.algorithms, scopes_supported=scopes_supported,
+    )
+
+    async def endpoint(request: Request) -> Response:
+        return JSONResponse(document, headers={"cache-control": "public, max-age=300"})
+
+    return Route(WELL_KNOWN, endpoint, methods=["GET"])
