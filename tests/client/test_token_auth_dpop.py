@@ -172,7 +172,7 @@ async def test_a_verifier_protected_app_accepts_what_token_auth_sends(make_servi
         await svc.add_user()
         time_ = synced(svc)
         verifier = Verifier(None, issuer=svc.runtime.settings.issuer, audience=svc.runtime.settings.audience,
-                            clock=svc.clock)
+                            clock=svc.clock, revocations=False)
         verifier.load_jwks(orjson.loads(svc.runtime.keys.jwks_json))
         rs = Recorder(httpx.ASGITransport(app=resource_app(verifier, "rs-nonce-1")))
         auth = dpop_auth(svc, time_)

@@ -45,7 +45,8 @@ async def test_dpop_proofs_signed_as_ed25519_bind_refresh_and_prove(api: Api, al
     me = await api.client.get("/auth/me", headers={"authorization": f"DPoP {access}", "dpop": proof})
     assert me.status_code == 200, me.text
     # The Verifier accepts the same proof shape (a fresh one: the first is spent).
-    verifier = Verifier(None, issuer=api.runtime.settings.issuer, audience=api.runtime.settings.audience, clock=api.clock)
+    verifier = Verifier(None, issuer=api.runtime.settings.issuer, audience=api.runtime.settings.audience, clock=api.clock,
+                        revocations=False)
     verifier.load_jwks(orjson.loads(api.runtime.keys.jwks_json))
     proof = key.proof("GET", "http://rs.test/data", iat=api.clock.now(), access_token=access)
     claims = verifier.verify_request("GET", "http://rs.test/data", {"authorization": f"DPoP {access}", "dpop": proof})
@@ -92,7 +93,8 @@ async def test_access_tokens_signed_as_ed25519(make_api: Callable[..., Any]) -> 
         assert [k["alg"] for k in jwks["keys"]] == ["Ed25519"]
         assert orjson.loads(b64json_part(token.split(".")[0]))["alg"] == "Ed25519"
         assert (await api.get("/auth/me", token)).status_code == 200
-        verifier = Verifier(None, issuer=api.runtime.settings.issuer, audience=api.runtime.settings.audience, clock=api.clock)
+        verifier = Verifier(None, issuer=api.runtime.settings.issuer, audience=api.runtime.settings.audience, clock=api.clock,
+                        revocations=False)
         verifier.load_jwks(jwks)
         assert verifier.verify(token).sid == tokens["session_id"]
         decoded = jose_jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["Ed25519"])
@@ -120,6 +122,6 @@ def b64json_part(part: str) -> bytes:
 
 
 def test_the_verifier_refuses_an_ed25519_jwk_on_another_curve() -> None:
-    verifier = Verifier(None, issuer="i", audience="a")
+    verifier = Verifier(None, issuer="i", audience="a", revocations=False)
     assert verifier.load_jwks({"keys": [{"kty": "OKP", "crv": "Ed448", "alg": "Ed25519", "kid": "k", "x": "AAAA"}]}) == 0
 

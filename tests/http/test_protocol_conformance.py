@@ -198,7 +198,8 @@ async def test_service_and_verifier_answer_an_unbound_dpop_token_alike(api: Api)
     proof = key.proof("GET", f"{BASE}/auth/me", iat=api.clock.now(), access_token=access)
     headers = {"authorization": f"DPoP {access}", "dpop": proof}
     r = await api.client.get("/auth/me", headers=headers)
-    verifier = Verifier(None, issuer=api.runtime.settings.issuer, audience=api.runtime.settings.audience, clock=api.clock)
+    verifier = Verifier(None, issuer=api.runtime.settings.issuer, audience=api.runtime.settings.audience, clock=api.clock,
+                        revocations=False)
     verifier.load_jwks(orjson.loads(api.runtime.keys.jwks_json))
     with pytest.raises(KeyturnError) as caught:
         verifier.verify_request("GET", f"{BASE}/auth/me", headers)

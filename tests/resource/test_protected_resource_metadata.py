@@ -14,7 +14,8 @@ async def test_protected_resource_metadata_from_the_starlette_adapter() -> None:
 
     from keyturn.resource.adapters.starlette import protected_resource_route
 
-    verifier = Verifier(None, issuer="https://id.example.com", audience="keyturn", dpop_algorithms=("Ed25519", "ES256"))
+    verifier = Verifier(None, issuer="https://id.example.com", audience="keyturn", dpop_algorithms=("Ed25519", "ES256"),
+                        revocations=False)
     app = Starlette(routes=[protected_resource_route(verifier, "https://api.example.com", scopes_supported=("read",))])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://api.example.com") as client:
         r = await client.get("/.well-known/oauth-protected-resource")
