@@ -189,8 +189,11 @@ class Verifier:
         resource-client credentials, the revocation feed)."""
         from keyturn.resource.discovery import discover
 
-        jwks_uri, source = discover(issuer, client_id=client_id, client_secret=client_secret,
-                                    timeout=kw.get("timeout", 5.0), transport=kw.get("transport"))
+        jwks_uri, found = discover(issuer, client_id=client_id, client_secret=client_secret,
+                                   timeout=kw.get("timeout", 5.0), transport=kw.get("transport"))
+        # No credentials: the caller must still say revocations=False (or
+        # give a source of its own), as for every Verifier.
+        source: RevocationSource | Literal[False] | None = found or kw.pop("revocations", None)
         verifier = cls(jwks_uri, issuer=issuer, audience=audience, revocations=source, **kw)
         verifier.refresh_keys()
         return verifier
