@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from keyturn.errors import ConfigError
-from keyturn.stores.urls import scheme_of
+from keyturn.store_urls import scheme_of
 
 Algorithm = Literal["EdDSA", "ES256", "HS256"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -55,7 +55,7 @@ def test_urls_the_hot_path_cannot_serve_are_refused_at_start(
 
 def test_the_scheme_table_is_what_settings_accept(make_settings: Callable[..., Settings]) -> None:
     """Settings, the engine openers and the SQL engine read one table."""
-    from keyturn.stores.urls import SCHEMES
+    from keyturn.store_urls import SCHEMES
 
     for scheme, row in SCHEMES.items():
         url = "memory:" if scheme == "memory" else f"{scheme}://127.0.0.1/x"

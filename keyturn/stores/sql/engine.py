@@ -1,5 +1,5 @@
 """SQL engines: plain URLs in, the async driver of the scheme table
-(``keyturn.stores.urls``) out, migrations applied.
+(``keyturn.store_urls``) out, migrations applied.
 
 One engine, and so one connection pool, per database per process: the cold
 path goes through SQLAlchemy, the hot path (``hot.py``) checks the same
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.guard import bounded
-from keyturn.stores.urls import async_url, sqlite_path
+from keyturn.store_urls import async_url, sqlite_path
 
 P = ParamSpec("P")
 T = TypeVar("T")
