@@ -44,7 +44,7 @@ def check_master_key(settings: Settings) -> Check:
         return Check("master key", "ok", "from KEYTURN_MASTER_KEY")
     path = key_file_for(settings)
     if path is None:
-        if settings.sqlite_path() is None and not settings.database_url.startswith(("sqlite", "memory")):
+        if settings.database_family not in ("sqlite", "memory"):
             return Check("master key", "fail", "KEYTURN_MASTER_KEY is not set",
                          "set KEYTURN_MASTER_KEY (the same on every replica); make one with `keyturn keys new-master-key`")
         return Check("master key", "warn", "throw-away key per process: tokens die on restart",
@@ -208,8 +208,7 @@ async def diagnose(settings: Settings) -> list[Check]:
     try:
         stores = [await check_store("database", settings.database_url, rt.stores.database)]
         if rt.stores.session_engine is not None:
-            session_url = settings.session_store_url or settings.database_url
-            stores.append(await check_store("session store", session_url, rt.stores.session_engine))
+            stores.append(await check_store("session store", settings.sessions_url, rt.stores.session_engine))
         checks += stores
         if all(c.status != "fail" for c in stores):
             migrations = await check_migrations(rt.stores.database)

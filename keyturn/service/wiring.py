@@ -58,7 +58,7 @@ class Runtime:
         async with opening("database", self.settings.database_url):
             await self.stores.database.migrate()
         if self.stores.session_engine is not None:
-            async with opening("session store", self.settings.session_store_url or self.settings.database_url):
+            async with opening("session store", self.settings.sessions_url):
                 await self.stores.session_engine.migrate()
         if self.settings.signing_alg == "HS256" and self.settings.hs256_secret:
             await self.keys.import_secret(self.settings.hs256_secret.encode("utf-8"), self.clock.now())
