@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md: parse → service → render.
+"""The HTTP contract of docs/http-api.md: parse → service → render.
 
 Handlers are plain Starlette endpoints (no per-request validation machinery
 on the hot paths); the OpenAPI document describes the same table.
