@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from keyturn.errors import ConfigError
-from keyturn.stores.urls import scheme_of
+from keyturn.store_urls import Family, scheme_of, sqlite_path as sqlite_file
 
 Algorithm = Literal["EdDSA", "Ed25519", "ES256", "HS256"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -288,15 +288,24 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
 
+    @property
+    def sessions_url(self) -> str:
+        """Where sessions live: ``session_store_url``, or the database when unset."""
+        return self.session_store_url or self.database_url
+
+    @property
+    def database_family(self) -> Family:
+        """The database's engine family, from the scheme table."""
+        found = scheme_of(self.database_url)
+        assert found is not None  # the validator refused every URL outside the table
+        return found.family
+
     def sqlite_path(self) -> Path | None:
         """The database file when the database is SQLite, else ``None``."""
-        url = self.database_url
-        if not url.startswith("sqlite"):
+        if self.database_family != "sqlite":
             return None
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path in ("", ":memory:"):
-            return None
-        return Path(path.split("?", 1)[0])
+        path = sqlite_file(self.database_url)
+        return None if path in ("", ":memory:") else Path(path)
 
 
 def _toml_path() -> Path | None:

@@ -1,5 +1,8 @@
 """Shared fixtures: settings, a frozen clock, the ASGI app over httpx, and a
-real ``keyturn serve`` process."""
+real ``keyturn serve`` process; and the test lanes: a fixture tagged with
+``lane(...)`` puts every test that uses it in the ``slow`` lane (it starts a
+process) and/or marks it ``backend`` (it needs PostgreSQL, MariaDB or Redis).
+``pytest -m "not slow"`` is the everyday lane; ARCHITECTURE.md lists them."""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +29,47 @@ PASSWORD = "correct horse battery staple"
 # Cheap argon2 for tests; production defaults are tested separately.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 1024, "argon2_parallelism": 1}
 FAST_ARGON2_ENV = {"KEYTURN_ARGON2_TIME_COST": "1", "KEYTURN_ARGON2_MEMORY_COST": "1024", "KEYTURN_ARGON2_PARALLELISM": "1"}
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+_LANE = "_keyturn_lane"
+# Engines that are servers, as the engine fixtures' parameters name them.
+SERVER_ENGINES = ("postgresql", "mariadb", "redis", "redis-cluster")
+
+
+def lane(*marks: str, params: Mapping[str, Sequence[str]] | None = None) -> Callable[[F], F]:
+    """Tag a fixture (under ``@pytest.fixture``) with the marks of every test
+    that uses it, directly or through other fixtures; ``params``: the marks
+    a parameter value of the fixture adds (``{"postgresql": ["backend"]}``)."""
+
+    def tag(fixture: F) -> F:
+        setattr(fixture, _LANE, (frozenset(marks), {k: frozenset(v) for k, v in (params or {}).items()}))
+        return fixture
+
+    return tag
+
+
+def lane_marks(item: pytest.Item) -> set[str]:
+    """The marks the fixtures ``item`` uses imply (see ``lane``)."""
+    info = getattr(item, "_fixtureinfo", None)
+    chosen = getattr(getattr(item, "callspec", None), "params", {})
+    found: set[str] = set()
+    for name in getattr(item, "fixturenames", ()):
+        defs = info.name2fixturedefs.get(name) if info is not None else None
+        if not defs:
+            continue
+        marks, by_param = getattr(defs[-1].func, _LANE, (frozenset(), {}))
+        found |= marks
+        value = chosen.get(name)
+        if isinstance(value, str):
+            found |= by_param.get(value, frozenset())
+    return found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in sorted(lane_marks(item)):
+            item.add_marker(mark)
 
 
 def require_backends() -> bool:
@@ -168,6 +212,7 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture
+@lane("slow")
 def server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path, {"KEYTURN_MASTER_KEY": new_master_key()})
     try:

@@ -1,6 +1,8 @@
 """Imports point inward: the core knows no web framework, driver or clock;
-no two keyturn modules import each other, even through others; and the CLI
-never reaches into the HTTP layer."""
+each package imports only the packages its row of ``MAY_IMPORT`` names, so
+the packages form one acyclic graph; no two keyturn modules import each
+other, even through others; and the CLI never reaches into the HTTP layer.
+ARCHITECTURE.md draws the same table."""
 
 from __future__ import annotations
 
@@ -57,6 +59,84 @@ def _reachable(start: str) -> set[str]:
             seen.add(nxt)
             todo.append(nxt)
     return seen
+
+
+# The package-level rule: what each part of keyturn (a package, or a module at
+# the top) may import of keyturn. Read a row as "imports only these". The
+# light face (resource, client, adapters, verify, the root) stands on the
+# pure base alone; nothing imports http, the edge.
+BASE = {"errors", "clock", "store_urls", "logs"}
+MAY_IMPORT: dict[str, set[str]] = {
+    "errors": set(),
+    "clock": set(),
+    "store_urls": set(),  # the URL scheme table: config and stores both read it
+    "logs": set(),
+    "core": {"errors", "clock"},
+    "config": {"errors", "store_urls"},
+    "stores": {"core", "config"} | BASE,
+    "service": {"core", "config", "stores"} | BASE,
+    "http": {"core", "config", "stores", "service"} | BASE,
+    "cli": {"core", "config", "stores", "service", "audit"} | BASE,
+    "audit": {"core", "errors"},  # over HTTP only: tests/audit/test_layering.py narrows it further
+    "resource": {"core", "errors", "clock"},
+    "client": {"core", "errors", "clock"},
+    "adapters": {"resource"},
+    "verify": {"resource"},
+    "keyturn": {"core", "errors", "clock"},  # keyturn/__init__.py: server names are imported lazily
+    "__main__": {"cli"},
+}
+
+
+def _part(module: str) -> str:
+    """``keyturn.stores.sql.hot`` -> ``stores``; ``keyturn`` -> ``keyturn``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+PARTS: dict[str, set[str]] = {}
+for _module, _imported in GRAPH.items():
+    PARTS.setdefault(_part(_module), set()).update(_part(m) for m in _imported)
+for _name, _uses in PARTS.items():
+    _uses.discard(_name)
+
+
+def _cycle_from(start: str, edges: dict[str, set[str]]) -> list[str] | None:
+    """A path ``start -> ... -> start`` along ``edges``, if there is one."""
+    todo = [(start, [start])]
+    seen: set[str] = set()
+    while todo:
+        node, path = todo.pop()
+        for nxt in sorted(edges.get(node, ())):
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append((nxt, [*path, nxt]))
+    return None
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_module_imports_only_what_its_package_may(module: str) -> None:
+    part = _part(module)
+    assert part in MAY_IMPORT, f"{module}: {part!r} is a new part of keyturn; give it a row in MAY_IMPORT"
+    crossing = sorted(m for m in GRAPH[module] if _part(m) != part and _part(m) not in MAY_IMPORT[part])
+    assert not crossing, f"{module} ({part}) imports {crossing}; {part} may import only {sorted(MAY_IMPORT[part])}"
+
+
+@pytest.mark.parametrize("part", sorted(MAY_IMPORT))
+def test_no_package_cycle(part: str) -> None:
+    """The rule itself is acyclic, and so is the graph the code really has."""
+    assert _cycle_from(part, MAY_IMPORT) is None, f"MAY_IMPORT has a cycle: {_cycle_from(part, MAY_IMPORT)}"
+    assert _cycle_from(part, PARTS) is None, f"package cycle: {' -> '.join(_cycle_from(part, PARTS) or [])}"
+
+
+def test_the_package_rules_can_fail() -> None:
+    """A cycle and a forbidden edge are seen (the checks above would pass on
+    an empty graph), and the table names no part that does not exist."""
+    assert _cycle_from("a", {"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle_from("a", {"a": {"b"}, "b": {"c"}}) is None
+    assert {"stores", "service", "http", "core"} <= PARTS["http"] | {"http"}
+    assert set(MAY_IMPORT) == set(PARTS)
 
 
 @pytest.mark.parametrize("path", sorted(CORE.glob("*.py")), ids=lambda p: p.name)

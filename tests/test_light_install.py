@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each check runs in a fresh interpreter
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_ONLY = (
     "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "asyncmy", "redis", "argon2", "bcrypt", "starlette", "uvicorn",

@@ -48,7 +48,7 @@ def check_master_key(settings: Settings) -> Check:
         return Check("master key", "ok", "from KEYTURN_MASTER_KEY")
     path = key_file_for(settings)
     if path is None:
-        if settings.sqlite_path() is None and not settings.database_url.startswith(("sqlite", "memory")):
+        if settings.database_family not in ("sqlite", "memory"):
             return Check("master key", "fail", "KEYTURN_MASTER_KEY is not set",
                          "set KEYTURN_MASTER_KEY (the same on every replica); make one with `keyturn keys new-master-key`")
         return Check("master key", "warn", "throw-away key per process: tokens die on restart",
@@ -309,7 +309,7 @@ async def session_store_checks(d: Doctor) -> list[Check]:
     engine = d.session_engine()
     if engine is None:
         return []  # the database holds the sessions: checked above
-    url = d.settings.session_store_url or d.settings.database_url
+    url = d.settings.sessions_url
     found = await check_store("session store", url, engine.engine)
     if found.status == "fail":
         d.unreachable.add("session store")

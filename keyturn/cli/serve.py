@@ -63,7 +63,7 @@ def start_lines(settings: Settings, host: str, port: int, workers: int) -> list[
     if settings.session_store_url in (None, db):
         lines.append("session store: the database")
     else:
-        url = (settings.session_store_url or settings.database_url)
+        url = settings.sessions_url
         lines.append(f"session store: {mask_url(url)} ({where(url)})")
     path = key_file_for(settings)
     if settings.master_key:

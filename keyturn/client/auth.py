@@ -7,7 +7,7 @@ refreshes *before* expiry, and does it single-flight.
 * Single-flight: however many requests (threads or tasks) are in the air,
   one refresh happens; the others wait and re-check after it. A rotating
   server with a zero grace window would take a second refresh with the same
-  token as theft and end the session (DESIGN.md pitfall 7).
+  token as theft and end the session (docs/concepts.md, "Reuse detection").
 * Across processes (``FileStorage``): a file lock around the refresh, and the
   file is re-read under it — if another process already rotated, we adopt
   its tokens instead of refreshing with our now-dead one.

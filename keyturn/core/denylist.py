@@ -1,4 +1,4 @@
-"""Denylist keys for access tokens (DESIGN.md point 6).
+"""Denylist keys for access tokens (docs/concepts.md, "Logout").
 
 Entries are keyed by session id, and by ``(iss, jti)`` hashed — never by
 the token string, so the denylist holds nothing a caller could replay. An

@@ -1,5 +1,5 @@
 """Binding policy: which network (or key) a session belongs to, and who the
-client is when proxies stand in front of us (DESIGN.md point 5)."""
+client is when proxies stand in front of us (docs/concepts.md, "Binding")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The session value and the refresh decision (DESIGN.md, "Refresh
+"""The session value and the refresh decision (docs/concepts.md, "Refresh
 semantics").
 
 Validity is a pure function of ``(session, presented generation, now,

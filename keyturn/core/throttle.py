@@ -1,7 +1,8 @@
 """Login and refresh throttling as pure functions of counters and ``now``.
 
-Two kinds of counter (DESIGN.md "Login throttling never triggers below 10
-consecutive failures for one account or 20 a minute from one address"):
+Two kinds of counter (docs/security.md, "Login and refresh throttling": by
+default 10 consecutive failures for one account, 20 a minute from one
+address):
 
 * per account, *consecutive* failures: past ``max_failures`` each further
   attempt must wait a delay that doubles per failure, capped at

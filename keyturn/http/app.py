@@ -71,7 +71,7 @@ async def _keyturn_error(request: Request, exc: Exception) -> Response:
 
         settings = rt.settings
         log.warning("request failed: %s: %s", exc.code,
-                    outage_line(exc, settings.database_url, (settings.session_store_url or settings.database_url)),
+                    outage_line(exc, settings.database_url, settings.sessions_url),
                     exc_info=exc.__cause__ is not None)
     elif exc.status >= 500:
         log.warning("request failed: %s", exc.code, exc_info=exc.__cause__ is not None)

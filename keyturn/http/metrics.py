@@ -25,7 +25,7 @@ from keyturn.http.tally import Counts, Latency, Tally
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-# Error code → refresh outcome label (DESIGN.md "Refresh semantics").
+# Error code → refresh outcome label (docs/concepts.md, "Refresh semantics").
 REFRESH_OUTCOMES = {
     "refresh_token_reused": "reused",
     "refresh_token_expired": "expired",

@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md: parse → service → render.
+"""The HTTP contract of docs/http-api.md: parse → service → render.
 
 Handlers are plain Starlette endpoints (no per-request validation machinery
 on the hot paths); the OpenAPI document describes the same table.
@@ -277,7 +277,7 @@ async def readyz(request: Request) -> Response:
     # Each engine once: sessions on the database are answered by its probe.
     stores = {"database": (rt.stores.database, rt.settings.database_url)}
     if rt.stores.session_engine is not None:
-        stores["sessions"] = (rt.stores.session_engine, rt.settings.session_store_url or rt.settings.database_url)
+        stores["sessions"] = (rt.stores.session_engine, rt.settings.sessions_url)
     detail: dict[str, str] = {}
 
     async def check(name: str, store: Any, url: str) -> str:

@@ -17,7 +17,7 @@ from keyturn.clock import iso
 from keyturn.core import credentials
 from keyturn.errors import BadRequest, KeyturnError, PayloadTooLarge
 from keyturn.http.deadline import receive_before
-from keyturn.http.edge import NO_STORE as NO_STORE, render
+from keyturn.core.rendering import NO_STORE as NO_STORE, render
 from keyturn.logs import CURRENT
 from keyturn.service.tokens import TokenPair
 
@@ -88,7 +88,7 @@ def token_response(pair: TokenPair, *, include_refresh: bool = True) -> Response
 
 
 def error_response(exc: KeyturnError, *, oauth: bool = False) -> Response:
-    """The error answer (``keyturn.http.edge.render``), noted for the access
+    """The error answer (``keyturn.core.rendering.render``), noted for the access
     log line and the outcome metrics."""
     ctx = CURRENT.get()
     if ctx is not None:

@@ -53,7 +53,7 @@ def resolve_master_key(settings: Settings) -> bytes:
         return parse_master_key(settings.master_key)
     path = key_file_for(settings)
     if path is None:
-        if settings.database_url.startswith("sqlite") or settings.database_url.startswith("memory"):
+        if settings.database_family in ("sqlite", "memory"):
             log.warning("no master key and no database file: using a throw-away key for this process")
             return secrets.token_bytes(MIN_BYTES)
         raise ConfigError(

@@ -1,5 +1,5 @@
 """Refresh: the rotation hot path, the grace window, reuse detection and
-binding (DESIGN.md "Refresh semantics")."""
+binding (docs/concepts.md, "Refresh semantics")."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ class Runtime:
         async with opening("database", self.settings.database_url):
             await self.stores.database.migrate()
         if self.stores.session_engine is not None:
-            async with opening("session store", self.settings.session_store_url or self.settings.database_url):
+            async with opening("session store", self.settings.sessions_url):
                 await self.stores.session_engine.migrate()
         if self.clocks is not None:
             await self.clocks.measure()  # before the first time is read in the store's time

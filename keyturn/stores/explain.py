@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from keyturn.errors import KeyturnError, StoreUnavailable
-from keyturn.stores.urls import scheme_of, sqlite_path
+from keyturn.store_urls import scheme_of, sqlite_path
 
 MASK = "********"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@)", re.IGNORECASE)

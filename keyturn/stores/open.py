@@ -1,4 +1,4 @@
-"""Engines by URL scheme: the scheme table (``keyturn.stores.urls``) names
+"""Engines by URL scheme: the scheme table (``keyturn.store_urls``) names
 a URL's engine, and one table per role maps that engine to the factory of
 its typed bundle, so no caller ever asks a store what class it is. Engines
 are imported only when their scheme is used (light installs)."""
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from keyturn.config import Settings
 from keyturn.errors import ConfigError
 from keyturn.stores.bundle import SessionEngine, Stores
-from keyturn.stores.urls import SQL_URLS, scheme_of
+from keyturn.store_urls import SQL_URLS, scheme_of
 
 DATABASE_SETTING = "KEYTURN_DATABASE_URL"
 SESSION_SETTING = "KEYTURN_SESSION_STORE_URL"

@@ -22,10 +22,11 @@ from keyturn.cli import app as cli_app
 from keyturn.http.app import ROUTES
 from keyturn.http.openapi import openapi_document
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import PASSWORD, Server, start_server, stop_server
+from tests.conftest import PASSWORD, Server, lane, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
+@lane("slow")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("attack-server")
     # /metrics is documented as bearer-protected: that holds once a metrics

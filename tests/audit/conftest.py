@@ -21,13 +21,11 @@ from typer.testing import CliRunner
 
 from keyturn.cli import app as cli_app
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import PASSWORD, Server, backend_unavailable, free_port, start_server, stop_server
+from tests.conftest import PASSWORD, Server, backend_unavailable, free_port, lane, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PROFILE = ROOT / "examples" / "audit-seed.toml"
 AUDITOR = "auditor"
-
-pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -62,6 +60,7 @@ def start_seed(tmp: Path, variant: str) -> Seed:
 
 
 @pytest.fixture
+@lane("slow")
 def seed(tmp_path: Path) -> Iterator[Seed]:
     """The seed-style app with all its holes."""
     s = start_seed(tmp_path, "seed")
@@ -72,6 +71,7 @@ def seed(tmp_path: Path) -> Iterator[Seed]:
 
 
 @pytest.fixture
+@lane("slow")
 def mended_seed(tmp_path: Path) -> Iterator[Seed]:
     """The half-mended variant: atomic compare-and-set, typed bearer."""
     s = start_seed(tmp_path, "fixed")
@@ -107,6 +107,7 @@ def _engine_env(engine: str, request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
+@lane("slow", params={"postgresql": ["backend"], "redis": ["backend"]})
 def keyturn_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """``keyturn serve`` on the engine the test is parametrised with, with the test account."""
     engine: str = getattr(request, "param", "sqlite")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import free_port
+from tests.conftest import free_port, lane
 from tests.stores import backends as b
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,7 @@ def sqlite_ok(tmp_path_factory: pytest.TempPathFactory) -> str:
     ("mysql://root@127.0.0.1:3306/nosuchdb", "Unknown database", "CREATE DATABASE"),
     (f"postgresql://postgres@127.0.0.1:{free_port()}/test", "connection refused", "nothing listens there"),
 ])
+@pytest.mark.slow
 def test_a_wrong_database_is_one_line_with_its_fix_and_the_rest_still_checked(
     tmp_path: Path, url: str, reason: str, fix: str
 ) -> None:
@@ -66,6 +67,7 @@ def test_a_wrong_database_is_one_line_with_its_fix_and_the_rest_still_checked(
         finding(lines, later)  # reported, not silently dropped
 
 
+@pytest.mark.slow
 def test_no_database_yet_still_checks_the_session_store(tmp_path: Path) -> None:
     code, lines, stderr = doctor({"KEYTURN_DATABASE_URL": "sqlite:///./keyturn.db",
                                   "KEYTURN_SESSION_STORE_URL": "redis://127.0.0.1:6379/99"}, tmp_path)
@@ -78,6 +80,7 @@ def test_no_database_yet_still_checks_the_session_store(tmp_path: Path) -> None:
 
 
 @pytest.fixture
+@lane("slow", "backend")
 def careless_redis(tmp_path: Path) -> Iterator[b.RedisServer]:
     server = b.RedisServer(free_port(), tmp_path, args=["--appendonly", "no", "--maxmemory-policy", "allkeys-lru"])
     server.start()
@@ -87,6 +90,7 @@ def careless_redis(tmp_path: Path) -> Iterator[b.RedisServer]:
         server.stop()
 
 
+@pytest.mark.slow
 def test_redis_without_persistence_or_with_eviction_is_reported(
     tmp_path: Path, careless_redis: b.RedisServer, sqlite_ok: str
 ) -> None:

@@ -17,6 +17,8 @@ from keyturn.service.masterkey import new_master_key
 from tests.conftest import FAST_ARGON2_ENV, free_port, require_backends
 from tests.stores.backends import MYSQL_URL, POSTGRES_URL, REDIS_URL, with_database
 
+pytestmark = pytest.mark.slow  # each case runs the keyturn command
+
 ROOT = Path(__file__).resolve().parents[2]
 # A bound on a hang, not a timing: start-up on a loaded machine is slow.
 HANG_LIMIT = 240
@@ -98,18 +100,21 @@ def test_a_url_the_hot_path_does_not_serve_is_one_line(tmp_path: Path, key: str,
     assert_one_line(proc, 2, "KEYTURN_DATABASE_URL", says)  # a setting's fault, like any other
 
 
+@pytest.mark.backend
 def test_unknown_role_is_named(tmp_path: Path, key: str) -> None:
     url = server(POSTGRES_URL).replace("postgres@", "no_such_role_kt@", 1)
     proc = keyturn(["users", "list"], {"KEYTURN_DATABASE_URL": url, "KEYTURN_MASTER_KEY": key}, tmp_path)
     assert_one_line(proc, 1, "KEYTURN_DATABASE_URL", 'role "no_such_role_kt" does not exist')
 
 
+@pytest.mark.backend
 def test_unknown_database_is_named(tmp_path: Path, key: str) -> None:
     url = with_database(server(POSTGRES_URL), "no_such_database_kt")
     proc = keyturn(["users", "list"], {"KEYTURN_DATABASE_URL": url, "KEYTURN_MASTER_KEY": key}, tmp_path)
     assert_one_line(proc, 1, "KEYTURN_DATABASE_URL", 'database "no_such_database_kt" does not exist')
 
 
+@pytest.mark.backend
 def test_wrong_password_is_named_and_masked(tmp_path: Path, key: str) -> None:
     url = server(MYSQL_URL).replace("root@", "root:not-the-password@", 1)
     proc = keyturn(["users", "list"], {"KEYTURN_DATABASE_URL": url, "KEYTURN_MASTER_KEY": key}, tmp_path)
@@ -117,6 +122,7 @@ def test_wrong_password_is_named_and_masked(tmp_path: Path, key: str) -> None:
     assert "not-the-password" not in text
 
 
+@pytest.mark.backend
 def test_unreachable_redis_names_the_session_store(tmp_path: Path, key: str) -> None:
     server(REDIS_URL)
     port = free_port()

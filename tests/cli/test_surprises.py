@@ -83,6 +83,7 @@ def test_reading_where_there_is_no_database_says_so_and_creates_nothing(
     assert list(tmp_path.iterdir()) == []  # neither a database nor a master key file
 
 
+@pytest.mark.slow  # runs the keyturn command
 def test_config_reference_works_from_any_directory(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "keyturn", "config", "--reference"], cwd=tmp_path,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
@@ -106,6 +107,7 @@ def test_start_lines_mask_credentials_and_name_the_stores(tmp_path: Path) -> Non
     ]
 
 
+@pytest.mark.slow  # runs keyturn serve
 def test_serve_says_where_it_listens_what_it_uses_and_warns_on_lifetimes(tmp_path: Path) -> None:
     port = free_port()
     env = {"KEYTURN_SESSION_MAX_AGE": "3600", "KEYTURN_LOG_FORMAT": "text"}
@@ -132,6 +134,7 @@ def test_serve_says_where_it_listens_what_it_uses_and_warns_on_lifetimes(tmp_pat
     assert f"keyturn: master key: {tmp_path / 'keyturn.db.master-key'}" in seen
 
 
+@pytest.mark.slow  # runs the keyturn command
 def test_users_add_without_a_password_or_a_terminal_says_how(tmp_path: Path) -> None:
     env = {"KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/k.db", "KEYTURN_MASTER_KEY": new_master_key()}
     proc = keyturn(["users", "add", "alice"], env, tmp_path)  # stdin is /dev/null

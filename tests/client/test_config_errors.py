@@ -46,6 +46,7 @@ def test_a_503_is_still_temporary() -> None:
     ({}, "Set KEYTURN_URL and RESOURCE_URL"),
     ({"KEYTURN_URL": "127.0.0.1:8000", "RESOURCE_URL": "http://127.0.0.1:9"}, "Check KEYTURN_URL"),
 ])
+@pytest.mark.slow
 def test_the_example_client_says_what_to_set_in_one_line(env: dict[str, str], says: str) -> None:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("KEYTURN_", "RESOURCE_"))}
     full.update({"PYTHONPATH": str(ROOT), **env})

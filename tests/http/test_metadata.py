@@ -82,6 +82,7 @@ def test_discovery_refuses_metadata_naming_another_issuer() -> None:
         fetch_metadata("https://a.example", transport=httpx.MockTransport(handler))
 
 
+@pytest.mark.slow
 def test_a_verifier_from_the_issuer_url_alone(tmp_path: Path) -> None:
     """RFC 8414 §3 against a real ``keyturn serve``: discover, fetch the
     JWKS, verify a token; the serve log warned about nothing issuer-related."""
@@ -99,6 +100,7 @@ def test_a_verifier_from_the_issuer_url_alone(tmp_path: Path) -> None:
         stop_server(server)
 
 
+@pytest.mark.slow
 def test_serve_warns_when_the_issuer_is_not_a_url(tmp_path: Path) -> None:
     server = start_server(tmp_path, {"KEYTURN_MASTER_KEY": new_master_key()})
     try:

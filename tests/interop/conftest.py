@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import PASSWORD, Server, backend_unavailable, free_port, start_server, stop_server
+from tests.conftest import PASSWORD, Server, backend_unavailable, free_port, start_server, stop_server, lane
 
 HERE = Path(__file__).parent
 RS_ID, RS_SECRET = "interop-rs", "interop-rs-secret-0123456789"
@@ -89,6 +89,7 @@ def _postgres_redis(tmp: Path) -> tuple[dict[str, str], Any]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres+redis"])
+@lane("slow", params={"postgres+redis": ["backend"]})
 def deployment(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A keyturn whose issuer is its URL (KEYTURN_PUBLIC_URL), with a
     resource client and two users; DPoP nonces on, so every DPoP scenario

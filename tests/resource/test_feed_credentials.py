@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from keyturn.http.edge import render
+from keyturn.core.rendering import render
 from keyturn.resource.feed import HttpRevocationSource, RevocationFeedRefused
 from keyturn.resource.verifier import Verifier
 from tests.conftest import Api

@@ -1,5 +1,5 @@
-"""DESIGN.md refresh semantics 1-4 and 7, on every in-process engine, with a
-frozen clock (no sleeps)."""
+"""Refresh semantics 1-4 and 7 (docs/concepts.md), on every in-process
+engine, with a frozen clock (no sleeps)."""
 
 from __future__ import annotations
 

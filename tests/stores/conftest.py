@@ -26,7 +26,7 @@ from keyturn.stores.redis.bundle import redis_session_engine_on
 from keyturn.stores.redis.sessions import RedisSessionStore, open_client
 from keyturn.stores.sql.bundle import sql_stores_on
 from keyturn.stores.sql.store import SqlStore
-from tests.conftest import backend_unavailable, free_port
+from tests.conftest import SERVER_ENGINES, backend_unavailable, free_port, lane
 from tests.stores import backends as b
 
 ENGINES = ["memory", "sqlite", "postgresql", "mariadb", "redis", "redis-cluster"]
@@ -52,16 +52,19 @@ def _sql_database(admin_url: str, what: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+@lane("backend")
 def postgres_url() -> Iterator[str]:
     yield from _sql_database(b.POSTGRES_URL, "PostgreSQL")
 
 
 @pytest.fixture(scope="session")
+@lane("backend")
 def mysql_url() -> Iterator[str]:
     yield from _sql_database(b.MYSQL_URL, "MySQL/MariaDB")
 
 
 @pytest.fixture
+@lane("backend")
 def clean_sql_url(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """``clean_sql_url("postgresql" | "mariadb")``: the run's database, emptied."""
 
@@ -74,6 +77,7 @@ def clean_sql_url(request: pytest.FixtureRequest) -> Callable[[str], str]:
 
 
 @pytest.fixture(scope="session")
+@lane("backend")
 def redis_url() -> str:
     try:
         redis.Redis.from_url(b.REDIS_URL, socket_timeout=3, socket_connect_timeout=3).ping()
@@ -82,7 +86,9 @@ def redis_url() -> str:
     return b.REDIS_URL
 
 
+# Started once per run, not per test: its engine's tests stay in the everyday lane.
 @pytest.fixture(scope="session")
+@lane("backend")
 def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import shutil
 
@@ -102,6 +108,7 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 @pytest.fixture
+@lane("slow", "backend")
 def redis_server(tmp_path: Path) -> Iterator[b.RedisServer]:
     """A private Redis (AOF, fsync always) that a test may kill and restart."""
     import shutil
@@ -167,7 +174,11 @@ async def _each(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await close_stores(s)
 
 
+ON_SERVERS = {engine: ["backend"] for engine in SERVER_ENGINES}
+
+
 @pytest.fixture(params=ENGINES)
+@lane(params=ON_SERVERS)
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     """A fresh, empty bundle of each engine."""
     async for s in _each(request, tmp_path):
@@ -175,6 +186,7 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.fixture(params=DATABASE_ENGINES)
+@lane(params=ON_SERVERS)
 async def database_stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     """A fresh, empty bundle of each engine that can be the database."""
     async for s in _each(request, tmp_path):

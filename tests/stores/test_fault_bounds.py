@@ -18,7 +18,7 @@ import httpx
 import pytest
 from redis.crc import key_slot
 
-from tests.conftest import Api, backend_unavailable
+from tests.conftest import Api, backend_unavailable, lane
 from tests.stores import backends as b
 from tests.stores.proxy import FaultProxy
 from tests.stores.test_faults import HANG_GUARD, bounded, login, name, via
@@ -108,6 +108,7 @@ async def test_after_a_redis_restart_a_burst_of_refreshes_all_succeed(
 
 
 @pytest.fixture
+@lane("slow", "backend")
 def private_cluster(tmp_path: Path) -> Iterator[list[b.RedisServer]]:
     import shutil
 

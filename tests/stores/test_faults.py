@@ -106,6 +106,7 @@ async def test_redis_down_or_stalled(make_api: Callable[..., Any], redis_proxy: 
         await recovered(api, tokens)
 
 
+@pytest.mark.slow  # waits out the store timeout, on the real clock, for every endpoint
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
 @pytest.mark.parametrize("mode", ["refuse", "stall"])
 async def test_database_down_or_stalled(

@@ -93,6 +93,7 @@ def unretrieved(loop: asyncio.AbstractEventLoop) -> list[dict[str, Any]]:
     return seen
 
 
+@pytest.mark.slow  # a hung call and cleanup, waited out on the real clock
 async def test_the_caller_is_answered_at_the_bound_while_a_hung_cleanup_finishes_on_its_own() -> None:
     hung = HungCleanup()
     reported = unretrieved(asyncio.get_running_loop())
@@ -107,6 +108,7 @@ async def test_the_caller_is_answered_at_the_bound_while_a_hung_cleanup_finishes
     assert reported == []  # the abandoned call's failure was retrieved, quietly
 
 
+@pytest.mark.slow  # a hung cleanup, waited out on the real clock
 async def test_a_cancelled_caller_leaves_at_once_while_a_hung_cleanup_finishes_on_its_own() -> None:
     hung = HungCleanup()
     reported = unretrieved(asyncio.get_running_loop())

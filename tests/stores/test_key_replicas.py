@@ -21,6 +21,8 @@ from keyturn.resource.verifier import Verifier
 from keyturn.service.masterkey import new_master_key
 from tests.conftest import PASSWORD, Server, start_server, stop_server
 
+pytestmark = pytest.mark.slow  # starts two keyturn serve processes and the CLI
+
 AHEAD = 3  # seconds a new key is published before any replica signs with it
 BOUND = 60  # loop bound only: ends a hang, asserts no speed
 

@@ -16,11 +16,13 @@ import pytest
 from keyturn.core.sessions import Session
 from keyturn.stores.redis.layout import num as _num
 from keyturn.stores.redis.sessions import RedisSessionStore
+from tests.conftest import lane
 from tests.stores.conftest import close_stores, open_stores
 from tests.stores.test_conformance import ABSOLUTE, IDLE, T0, make_session, new_user
 
 
 @pytest.fixture(params=["redis", "redis-cluster"])
+@lane("backend")
 async def rstore(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RedisSessionStore]:
     stores = await open_stores(request.param, request, tmp_path)
     try:

@@ -14,10 +14,11 @@ import pytest
 
 from keyturn.errors import ConfigError
 from keyturn.stores.redis.safety import check_eviction_policy
-from tests.conftest import backend_unavailable, free_port
+from tests.conftest import backend_unavailable, free_port, lane
 
 
 @pytest.fixture
+@lane("backend")
 async def local_redis() -> AsyncIterator[Any]:
     import redis.asyncio as aioredis
 
@@ -32,6 +33,7 @@ async def local_redis() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+@lane("slow", "backend")
 def evicting_redis() -> Iterator[int]:
     binary = shutil.which("redis-server")
     if binary is None:

@@ -16,6 +16,8 @@ from tests.conftest import PASSWORD, Server, start_server, stop_server
 from tests.stores.backends import wipe_database, wipe_redis_prefix
 from tests.stores.conftest import unique_prefix
 
+pytestmark = pytest.mark.slow  # starts two keyturn serve processes
+
 
 @pytest.fixture
 def replicas(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[tuple[Server, Server]]:

@@ -13,6 +13,8 @@ from tests.conftest import PASSWORD, start_server, stop_server
 from tests.stores.backends import wipe_redis_prefix
 from tests.stores.conftest import unique_prefix
 
+pytestmark = pytest.mark.slow  # starts and restarts keyturn serve
+
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb", "redis", "redis-cluster"])
 def test_sessions_survive_a_restart(

@@ -129,6 +129,7 @@ async def test_a_newer_contract_revision_refuses_to_start(fresh: Callable[[], Sq
     assert "0098_drops_a_column" in caught.value.description
 
 
+@pytest.mark.slow
 def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
     import asyncio
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import PASSWORD, Server, backend_unavailable, start_server, stop_server
+from tests.conftest import PASSWORD, Server, backend_unavailable, start_server, stop_server, lane
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -76,6 +76,7 @@ def refreshes(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
 
 
 @pytest.fixture
+@lane("slow")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         backend_unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
@@ -92,6 +93,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
+@lane("slow")
 def short_server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path, {"KEYTURN_MASTER_KEY": new_master_key(), "KEYTURN_ACCESS_TOKEN_TTL": str(TTL)})
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Api, backend_unavailable
+from tests.conftest import Api, backend_unavailable, lane
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "web"
@@ -29,6 +29,7 @@ def node_tools() -> Path:
 
 
 @pytest.fixture(scope="module")
+@lane("slow")
 def fresh_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     node_tools()
     out = tmp_path_factory.mktemp("web-build")
@@ -60,6 +61,7 @@ def test_module_has_no_runtime_dependencies() -> None:
 
 
 @pytest.mark.parametrize("project", ["tsconfig.json", "example/tsconfig.json"])
+@pytest.mark.slow
 def test_types_check(project: str) -> None:
     """The source, and a typed app against the served declarations."""
     tsc = node_tools() / "tsc"

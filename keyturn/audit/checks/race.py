@@ -1,5 +1,5 @@
-"""N concurrent refreshes of one token (RFC 9700 §4.14.2; DESIGN "exactly
-once"): one race, three verdicts — did the session fork, did the race log
+"""N concurrent refreshes of one token (RFC 9700 §4.14.2; rule 2, "exactly
+once", of docs/concepts.md): one race, three verdicts — did the session fork, did the race log
 anyone out, and does the session survive it."""
 
 from __future__ import annotations

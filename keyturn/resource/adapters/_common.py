@@ -1,5 +1,5 @@
 """What every adapter shares: checking scopes, and the error answer in the
-very shape the service gives (``keyturn.http.edge.render``)."""
+very shape the service gives (``keyturn.core.rendering.render``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from keyturn.core.tokens import AccessClaims
 from keyturn.errors import InsufficientScope, KeyturnError
-from keyturn.http.edge import render
+from keyturn.core.rendering import render
 
 
 def check_scopes(claims: AccessClaims, required: Collection[str], roles: Collection[str] = ()) -> None:

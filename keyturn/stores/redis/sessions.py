@@ -42,6 +42,7 @@ from keyturn.config import Settings
 from keyturn.core.sessions import Session, under_credentials
 from keyturn.errors import ConfigError, StoreUnavailable
 from keyturn.stores.clocks import ClockReading, read_offset
+from keyturn.store_urls import scheme_name, scheme_of
 from keyturn.stores.guard import bounded
 from keyturn.stores.protocols import Rotated
 from keyturn.stores.redis import layout, lua
@@ -111,8 +112,10 @@ def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: 
     opts: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
-    scheme = parts.scheme.lower()
-    if scheme in ("redis+cluster", "rediss+cluster"):
+    scheme = scheme_of(url)
+    if scheme is None or scheme.family != "redis":
+        raise ConfigError(f"KEYTURN_SESSION_STORE_URL: not a Redis URL: {scheme_name(url)!r}")
+    if scheme.cluster:
         userinfo, _, hosts = parts.netloc.rpartition("@")
         nodes = []
         for hostport in hosts.split(","):
@@ -124,7 +127,7 @@ def open_client(url: str, *, timeout: float, pool_size: int = 64, pool_timeout: 
             user, _, password = userinfo.partition(":")
             opts["username"] = unquote(user) or None
             opts["password"] = unquote(password) or None
-        if scheme.startswith("rediss"):
+        if scheme.tls:
             opts["ssl"] = True
         return AutoPipeline(RedisCluster(startup_nodes=nodes, **opts))
     if query.pop("cluster", "0").lower() in ("1", "true", "yes"):

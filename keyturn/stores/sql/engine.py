@@ -1,5 +1,5 @@
 """SQL engines: plain URLs in, the async driver of the scheme table
-(``keyturn.stores.urls``) out, migrations applied.
+(``keyturn.store_urls``) out, migrations applied.
 
 One engine, and so one connection pool, per database per process: the cold
 path goes through SQLAlchemy, the hot path (``hot.py``) checks the same
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.guard import bounded
-from keyturn.stores.urls import async_url, sqlite_path
+from keyturn.store_urls import async_url, scheme_of, sqlite_path
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,7 +44,9 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
     path's statements leave none open (a ROLLBACK per checkout would be a
     round trip, or a thread hop, on every refresh)."""
     full = async_url(url)
-    if full.startswith("sqlite"):
+    scheme = scheme_of(full)
+    assert scheme is not None  # async_url refuses every URL outside the table
+    if scheme.family == "sqlite":
         path = sqlite_path(full)
         if path and path != ":memory:":
             try:
@@ -62,9 +64,9 @@ def make_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 2.0, con
         _sqlite_pragmas(engine)
         return engine
     connect_args: dict[str, Any] = {}
-    if full.startswith("postgresql+asyncpg"):
+    if scheme.hot_path and scheme.family == "postgresql":  # asyncpg
         connect_args = {"timeout": connect_timeout, "command_timeout": max(connect_timeout, 5.0)}
-    elif full.startswith("mysql+asyncmy"):
+    elif scheme.hot_path and scheme.family == "mysql":  # asyncmy
         # Autocommit, so the hot path's single statements are one round
         # trip; SQLAlchemy's transactions begin explicitly (below).
         # Multi-statement queries: the hot path's rotate returns the user's

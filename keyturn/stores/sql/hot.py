@@ -401,5 +401,5 @@ _BY_DIALECT: dict[str, Callable[[AsyncEngine], HotPath]] = {
 
 def hot_path_for(engine: AsyncEngine) -> HotPath:
     """The hot path on ``engine``'s pool; the URL was checked against the
-    scheme table (``keyturn.stores.urls``) before the engine was made."""
+    scheme table (``keyturn.store_urls``) before the engine was made."""
     return _BY_DIALECT[engine.dialect.name](engine)

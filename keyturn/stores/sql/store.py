@@ -17,7 +17,7 @@ from keyturn.stores.sql.keys import SqlKeys
 from keyturn.stores.sql.security import SqlSecurityStore
 from keyturn.stores.sql.sessions import SqlSessions
 from keyturn.stores.sql.users import SqlUsers
-from keyturn.stores.urls import sql_refusal
+from keyturn.store_urls import sql_refusal
 
 
 class SqlStore(SqlUsers, SqlSessions, SqlKeys, SqlEvents):

@@ -21,6 +21,8 @@ class Scheme:
     family: Family
     driver: str | None = None  # the async driver SQLAlchemy is given: "postgresql+asyncpg"
     hot_path: bool = False  # the SQL hot path speaks this driver
+    cluster: bool = False  # a Redis Cluster seed list: ``redis+cluster://h1:p1,h2:p2``
+    tls: bool = False  # ``rediss``: TLS to Redis
 
     @property
     def is_sql(self) -> bool:
@@ -31,6 +33,7 @@ _SQLITE = Scheme("sqlite", "sqlite+aiosqlite", hot_path=True)
 _POSTGRESQL = Scheme("postgresql", "postgresql+asyncpg", hot_path=True)
 _MYSQL = Scheme("mysql", "mysql+asyncmy", hot_path=True)
 _REDIS = Scheme("redis")
+_REDIS_TLS = Scheme("redis", tls=True)
 
 SCHEMES: dict[str, Scheme] = {
     "memory": Scheme("memory"),
@@ -43,9 +46,9 @@ SCHEMES: dict[str, Scheme] = {
     "mariadb": _MYSQL,
     "mysql+asyncmy": _MYSQL,
     "redis": _REDIS,
-    "rediss": _REDIS,
-    "redis+cluster": _REDIS,
-    "rediss+cluster": _REDIS,
+    "rediss": _REDIS_TLS,
+    "redis+cluster": Scheme("redis", cluster=True),
+    "rediss+cluster": Scheme("redis", cluster=True, tls=True),
 }
 
 SQL_URLS = "sqlite:///PATH, postgresql://, mysql://, mariadb://"
