@@ -10,6 +10,8 @@ methods below delegate to them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from keyturn.clock import Clock
 from keyturn.config import Settings
 from keyturn.core import refresh as rt
@@ -22,9 +24,11 @@ from keyturn.service.accounts import Accounts
 from keyturn.service.ending import SessionEnding
 from keyturn.service.events import EventRecorder
 from keyturn.service.facts import FactsCache
+from keyturn.service.genuine import RefreshCheck
 from keyturn.service.feed import RevocationNotifier
 from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
 from keyturn.service.keys import KeySet
+from keyturn.service.oauth import OAuthTokens
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.clocks import ClockWatch
 from keyturn.service.refresh import Refresh
@@ -87,9 +91,14 @@ class TokenService:
             settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
             ending=self.ending,
         )
+        self.check = RefreshCheck(sessions, mac=mac, facts=self.facts)
         self.rotation = Refresh(
-            settings, sessions=sessions, mac=mac, events=events, clock=clock, binding=binding,
-            throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
+            settings, sessions=sessions, check=self.check, events=events, clock=clock, binding=binding,
+            throttle=throttle, dpop=dpop, access=self.access, ending=self.ending,
+        )
+        self.oauth = OAuthTokens(
+            settings=settings, sessions=sessions, check=self.check, access=self.access, ending=self.ending,
+            denylist=denylist, revocations=revocations, events=events, clock=clock,
         )
 
     # --- accounts -------------------------------------------------------------
@@ -189,3 +198,13 @@ class TokenService:
 
     async def admin_revoke_session(self, session_id: str) -> bool:
         return await self.ending.admin_revoke_session(session_id)
+
+    # --- OAuth revocation and introspection (RFC 7009, RFC 7662) ---------------
+
+    async def revoke_token(self, token: str, hint: str | None = None, *, ip: str | None = None) -> None:
+        """Revoke any token keyturn issued; anything else changes nothing."""
+        await self.oauth.revoke(token, hint, ip=ip)
+
+    async def introspect_token(self, token: str, hint: str | None = None) -> dict[str, Any]:
+        """What a token is, or ``{"active": false}``."""
+        return await self.oauth.introspect(token, hint)
