@@ -1,11 +1,15 @@
-"""TokenService: login, refresh, logout, sessions — the use cases, with no
-HTTP in sight. Errors are raised as ``KeyturnError`` subclasses; the edge
-renders them.
+"""TokenService: keyturn's API for use in process (docs/adopt.md, "In
+process") — login, refresh, logout, sessions, revocation — with no HTTP in
+sight. Errors are raised as ``KeyturnError`` subclasses; the edge renders
+them.
 
 The service is composed, not inherited: each use-case group is an object
-built here with exactly what it uses, and the groups that end sessions
-(accounts, refresh) are handed the one ``SessionEnding``. The public
-methods below delegate to them.
+built here with exactly what it uses (``Accounts``, ``Subjects``,
+``UserAdmin``, ``Refresh``, ``SessionEnding``, ``AccessTokens``,
+``OAuthTokens``), sharing one facts cache and one genuineness check
+(``RefreshCheck``). The public methods below are the API and delegate to
+them; the HTTP routes and the CLI run every use case through these
+methods (only wiring touches the parts).
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ __all__ = ["TokenPair", "TokenService"]
 
 
 class TokenService:
-    """The use cases, with no HTTP in sight: accounts, refresh, ending
-    sessions, and the access-token check. The collaborators stay readable
-    as attributes (the OAuth endpoints and the edges use them)."""
+    """The public API of the service, one method per use case (the table in
+    docs/adopt.md; ``tests/service/test_public_api.py`` keeps the two
+    alike). Its attributes are the parts it is built from, readable for
+    tests and wiring, not part of the API."""
 
     def __init__(
         self,
@@ -148,6 +153,7 @@ class TokenService:
 
     async def find_user(self, name_or_id: str) -> User:
         return await self.subjects.find_user(name_or_id)
+
     async def enable_user(self, username: str) -> User:
         return await self.admin.enable_user(username)
 
