@@ -106,8 +106,11 @@ def create_app(
 ) -> Starlette:
     """Build the app. Pass ``runtime`` to share stores with your own code,
     or ``settings`` (default: from the environment)."""
+    metrics = observe.Metrics()
     if runtime is None:
-        runtime = build_runtime(settings or load_settings(), clock=clock)
+        runtime = build_runtime(settings or load_settings(), clock=clock, event_listeners=[metrics.observe_event])
+    else:
+        runtime.service.events.listen(metrics.observe_event)  # built before this app: join it now
     rt = runtime
 
     @contextlib.asynccontextmanager
@@ -138,7 +141,6 @@ def create_app(
         PlainRoute("/docs", docs.page, methods=["GET"], include_in_schema=False),
         PlainRoute("/docs/static/{name}", docs.asset, methods=["GET"], include_in_schema=False),
     ]
-    metrics = observe.Metrics()
     account = AccountPage()
     routes += [
         PlainRoute("/account", account.page, methods=["GET"]),
@@ -158,7 +160,7 @@ def create_app(
         },
     )
     app.state.runtime = rt
-    observe.install(app, rt, metrics)
+    app.state.metrics = metrics
     return app
 
 

@@ -9,7 +9,6 @@ from starlette.responses import Response
 from keyturn.errors import BadRequest, KeyturnError
 from keyturn.http.routes import client_ip, runtime
 from keyturn.http.wire import NO_STORE, JSONResponse, error_response, read_form
-from keyturn.service import oauth
 from keyturn.http.client_auth import authenticate_token_client
 from keyturn.service.resource_clients import authenticate_resource_server
 
@@ -27,7 +26,7 @@ async def revoke(request: Request) -> Response:
     try:
         form = await read_form(request, rt.settings.max_body_bytes)
         await authenticate_token_client(request, rt, form)  # RFC 7009 §2.1
-        await oauth.revoke(rt.service, _token(form), form.get("token_type_hint"), ip=client_ip(request))
+        await rt.service.revoke_token(_token(form), form.get("token_type_hint"), ip=client_ip(request))
     except KeyturnError as exc:
         return error_response(exc, oauth=True)
     return Response(status_code=200, headers=NO_STORE)
@@ -40,7 +39,7 @@ async def introspect(request: Request) -> Response:
         # Authenticate the caller before reading anything about the token.
         await authenticate_resource_server(rt.settings, rt.stores.clients, request.headers.get("authorization"))
         form = await read_form(request, rt.settings.max_body_bytes)
-        answer = await oauth.introspect(rt.service, _token(form), form.get("token_type_hint"))
+        answer = await rt.service.introspect_token(_token(form), form.get("token_type_hint"))
     except KeyturnError as exc:
         return error_response(exc, oauth=True)
     return JSONResponse(answer, headers=NO_STORE)

@@ -113,9 +113,3 @@ async def metrics_endpoint(request: Request) -> Response:
             raise TokenInvalid("a valid metrics bearer token is required")
     metrics: Metrics = request.app.state.metrics
     return Response(metrics.render(), headers={"cache-control": "no-store", "content-type": CONTENT_TYPE})
-
-
-def install(app: Any, runtime: Runtime, metrics: Metrics) -> None:
-    """Expose ``metrics`` on ``app`` and count the runtime's security events."""
-    app.state.metrics = metrics
-    runtime.service.events.listeners.append(metrics.observe_event)

@@ -8,7 +8,7 @@ take is still logged, and a sink that fails is logged and ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -20,14 +20,27 @@ from keyturn.stores.protocols import EventStore, SecurityEvent
 log = logging.getLogger("keyturn.events")
 
 
+Listener = Callable[[str, dict[str, Any]], None]
+
+
 class EventRecorder:
-    def __init__(self, store: EventStore, sink: Callable[[dict[str, Any]], object] | None) -> None:
+    def __init__(
+        self, store: EventStore, sink: Callable[[dict[str, Any]], object] | None, *,
+        listeners: Sequence[Listener] = (),
+    ) -> None:
         """``sink``: where each event goes besides the store and the log
-        (the webhook queue), or ``None``."""
+        (the webhook queue), or ``None``. ``listeners``: synchronous
+        observers of ``(type, detail)`` (the app's metrics), given at build
+        time (``build_runtime(event_listeners=...)``); they must not raise
+        or block."""
         self._store = store
         self._sink = sink
-        # Synchronous observers (metrics); they must not raise or block.
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._listeners = list(listeners)
+
+    def listen(self, listener: Listener) -> None:
+        """Add an observer to a recorder built without it: only for an app
+        mounted on a runtime its embedder built first (``create_app(runtime=...)``)."""
+        self._listeners.append(listener)
 
     async def record(
         self,
@@ -51,7 +64,7 @@ class EventRecorder:
         # The event's fields go on the log line itself (the JSON formatter
         # writes one flat object), so log shippers need no parsing rules.
         log.info("security event %s", type, extra={"fields": {"event": type, **line}})
-        for listener in self.listeners:
+        for listener in self._listeners:
             listener(type, detail)
         try:
             await self._store.add_event(event)

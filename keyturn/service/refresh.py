@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from keyturn.clock import Clock
 from keyturn.config import Settings
-from keyturn.core import refresh as rt
 from keyturn.core.policy import BindingMode, BindingPolicy
 from keyturn.core.sessions import Outcome, Session, classify, slide_idle_expiry
 from keyturn.errors import (
@@ -26,7 +25,8 @@ from keyturn.logs import CURRENT
 from keyturn.service.access import AccessTokens, TokenPair
 from keyturn.service.ending import SessionEnding
 from keyturn.service.events import EventRecorder
-from keyturn.service.facts import FactsCache, SessionFacts
+from keyturn.service.facts import SessionFacts
+from keyturn.service.genuine import RefreshCheck
 from keyturn.service.guards import DpopGuard, DpopRequest, Throttle
 from keyturn.stores.protocols import SessionStore
 
@@ -38,20 +38,19 @@ class Refresh:
     session through the ``SessionEnding`` handed in."""
 
     def __init__(
-        self, settings: Settings, *, sessions: SessionStore, mac: rt.RefreshMac, events: EventRecorder,
+        self, settings: Settings, *, sessions: SessionStore, check: RefreshCheck, events: EventRecorder,
         clock: Clock, binding: BindingPolicy, throttle: Throttle, dpop: DpopGuard,
-        access: AccessTokens, facts: FactsCache, ending: SessionEnding,
+        access: AccessTokens, ending: SessionEnding,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.mac = mac
+        self.check = check
         self.events = events
         self.clock = clock
         self.binding = binding
         self.throttle = throttle
         self.dpop = dpop
         self.access = access
-        self.facts = facts
         self.ending = ending
         self._idle_ttl = settings.refresh_token_ttl
 
@@ -76,21 +75,13 @@ class Refresh:
         self, token: str, now: float, ip: str | None, user_agent: str | None, dpop: DpopRequest | None,
         wait: float = 0.0,
     ) -> TokenPair:
-        parsed = rt.parse(token)
-        if parsed is None:
-            raise RateLimited(wait) if wait > 0 else RefreshTokenInvalid()
-        sid = parsed.session_id
-        session: Session | None = None
-        facts = self.facts.get(sid)
-        if facts is None:
-            session = await self.sessions.get_session(sid)
-            if session is None:
-                raise RateLimited(wait) if wait > 0 else RefreshTokenInvalid()
-            facts = self.facts.remember(session)
-        if not self.mac.is_genuine(parsed, facts.salt):
+        found = await self.check.genuine(token)
+        if found is None:
             # A guess (or a flipped character): it changes nothing. A
             # slowed-down address learns nothing more than "wait".
             raise RateLimited(wait) if wait > 0 else RefreshTokenInvalid()
+        parsed, facts, session = found.parsed, found.facts, found.session
+        sid = parsed.session_id
         if facts.dpop_jkt is not None:
             # RFC 9449 §5: a DPoP-bound refresh token needs a fresh proof from
             # the same key; refused before the rotation, so nothing is consumed.

@@ -1,14 +1,20 @@
-"""TokenService: login, refresh, logout, sessions — the use cases, with no
-HTTP in sight. Errors are raised as ``KeyturnError`` subclasses; the edge
-renders them.
+"""TokenService: keyturn's API for use in process (docs/adopt.md, "In
+process") — login, refresh, logout, sessions, revocation — with no HTTP in
+sight. Errors are raised as ``KeyturnError`` subclasses; the edge renders
+them.
 
 The service is composed, not inherited: each use-case group is an object
-built here with exactly what it uses, and the groups that end sessions
-(accounts, refresh) are handed the one ``SessionEnding``. The public
-methods below delegate to them.
+built here with exactly what it uses (``Accounts``, ``Subjects``,
+``UserAdmin``, ``Refresh``, ``SessionEnding``, ``AccessTokens``,
+``OAuthTokens``), sharing one facts cache and one genuineness check
+(``RefreshCheck``). The public methods below are the API and delegate to
+them; the HTTP routes and the CLI run every use case through these
+methods (only wiring touches the parts).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from keyturn.clock import Clock
 from keyturn.config import Settings
@@ -22,9 +28,11 @@ from keyturn.service.accounts import Accounts
 from keyturn.service.ending import SessionEnding
 from keyturn.service.events import EventRecorder
 from keyturn.service.facts import FactsCache
+from keyturn.service.genuine import RefreshCheck
 from keyturn.service.feed import RevocationNotifier
 from keyturn.service.guards import AccessDenylist, DpopGuard, DpopRequest, Throttle
 from keyturn.service.keys import KeySet
+from keyturn.service.oauth import OAuthTokens
 from keyturn.service.passwords import PasswordHasher
 from keyturn.service.clocks import ClockWatch
 from keyturn.service.refresh import Refresh
@@ -36,9 +44,10 @@ __all__ = ["TokenPair", "TokenService"]
 
 
 class TokenService:
-    """The use cases, with no HTTP in sight: accounts, refresh, ending
-    sessions, and the access-token check. The collaborators stay readable
-    as attributes (the OAuth endpoints and the edges use them)."""
+    """The public API of the service, one method per use case (the table in
+    docs/adopt.md; ``tests/service/test_public_api.py`` keeps the two
+    alike). Its attributes are the parts it is built from, readable for
+    tests and wiring, not part of the API."""
 
     def __init__(
         self,
@@ -87,9 +96,14 @@ class TokenService:
             settings, users=users, sessions=sessions, passwords=passwords, events=events, clock=clock,
             ending=self.ending,
         )
+        self.check = RefreshCheck(sessions, mac=mac, facts=self.facts)
         self.rotation = Refresh(
-            settings, sessions=sessions, mac=mac, events=events, clock=clock, binding=binding,
-            throttle=throttle, dpop=dpop, access=self.access, facts=self.facts, ending=self.ending,
+            settings, sessions=sessions, check=self.check, events=events, clock=clock, binding=binding,
+            throttle=throttle, dpop=dpop, access=self.access, ending=self.ending,
+        )
+        self.oauth = OAuthTokens(
+            settings=settings, sessions=sessions, check=self.check, access=self.access, ending=self.ending,
+            denylist=denylist, revocations=revocations, events=events, clock=clock,
         )
 
     # --- accounts -------------------------------------------------------------
@@ -139,6 +153,7 @@ class TokenService:
 
     async def find_user(self, name_or_id: str) -> User:
         return await self.subjects.find_user(name_or_id)
+
     async def enable_user(self, username: str) -> User:
         return await self.admin.enable_user(username)
 
@@ -189,3 +204,13 @@ class TokenService:
 
     async def admin_revoke_session(self, session_id: str) -> bool:
         return await self.ending.admin_revoke_session(session_id)
+
+    # --- OAuth revocation and introspection (RFC 7009, RFC 7662) ---------------
+
+    async def revoke_token(self, token: str, hint: str | None = None, *, ip: str | None = None) -> None:
+        """Revoke any token keyturn issued; anything else changes nothing."""
+        await self.oauth.revoke(token, hint, ip=ip)
+
+    async def introspect_token(self, token: str, hint: str | None = None) -> dict[str, Any]:
+        """What a token is, or ``{"active": false}``."""
+        return await self.oauth.introspect(token, hint)

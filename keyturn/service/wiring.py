@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from keyturn.clock import Clock, SystemClock
@@ -17,7 +18,7 @@ from keyturn.core.refresh import RefreshMac
 from keyturn.errors import ConfigError
 from keyturn.service.clocks import EVERY as CLOCK_EVERY
 from keyturn.service.clocks import ClockWatch, StoreClock
-from keyturn.service.events import EventRecorder
+from keyturn.service.events import EventRecorder, Listener
 from keyturn.service.feed import RevocationFeed
 from keyturn.service.guards import AccessDenylist, DpopGuard, Throttle
 from keyturn.service.keys import KeyCipher, KeySet, derive
@@ -120,9 +121,14 @@ class Runtime:
         self.service.passwords.close()
 
 
-def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Stores | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, stores: Stores | None = None,
+    event_listeners: Sequence[Listener] = (),
+) -> Runtime:
     """Everything wired once, in constructors. ``stores``: an already opened
-    bundle (tests, embedding); by default the one the settings' URLs name."""
+    bundle (tests, embedding); by default the one the settings' URLs name.
+    ``event_listeners``: observers of every security event (the app's
+    metrics), handed to the ``EventRecorder``."""
     master = resolve_master_key(settings)
     if settings.webhook_url and not settings.webhook_secret:
         raise ConfigError("KEYTURN_WEBHOOK_SECRET: required with KEYTURN_WEBHOOK_URL (events are signed)")
@@ -152,7 +158,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, stores: Sto
             memory_cost=settings.argon2_memory_cost,
             parallelism=settings.argon2_parallelism,
         ),
-        events=EventRecorder(stores.events, webhook.submit if webhook is not None else None),
+        events=EventRecorder(
+            stores.events, webhook.submit if webhook is not None else None, listeners=event_listeners,
+        ),
         clock=clock,
         binding=binding_policy(settings),
         # Counters, denylist and jti cache live with the sessions, so

@@ -134,3 +134,24 @@ async def test_metrics_token(make_api: Callable[..., Any], header: str | None, s
         assert r.status_code == status
         if status == 401:
             assert r.json()["code"] == "token_invalid"
+
+
+async def test_an_app_that_builds_its_runtime_counts_revocations(
+    clock: Any, make_settings: Callable[..., Any],
+) -> None:
+    """``create_app(settings)`` hands its metrics to the runtime it builds
+    (``build_runtime(event_listeners=...)``), so security events are counted
+    without anything attached afterwards."""
+    import httpx
+
+    from keyturn.http.app import create_app
+
+    app = create_app(make_settings(), clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://keyturn.test") as client:
+            api = Api(client, app.state.runtime, clock)
+            tokens = await api.user_and_login()
+            assert (await api.post("/auth/logout", tokens["access_token"])).status_code == 204
+            m = await scrape(api)
+    assert m[("keyturn_revocations_total", (("reason", "logout"),))] == 1
