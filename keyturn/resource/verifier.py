@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import httpx
 from keyturn.clock import Clock, SystemClock
@@ -51,10 +51,16 @@ class _Via(Generic[T]):
     def __init__(self, helper: str, name: str) -> None:
         self.helper, self.name = helper, name
 
-    def __get__(self, verifier: object, owner: object = None) -> T:
+    @overload
+    def __get__(self, verifier: None, owner: object = None) -> _Via[T]: ...
+    @overload
+    def __get__(self, verifier: Verifier, owner: object = None) -> T: ...
+    def __get__(self, verifier: Verifier | None, owner: object = None) -> T | _Via[T]:
+        if verifier is None:
+            return self  # on the class (help(), autospec): the descriptor itself
         return cast(T, getattr(getattr(verifier, self.helper), self.name))
 
-    def __set__(self, verifier: object, value: T) -> None:
+    def __set__(self, verifier: Verifier, value: T) -> None:
         setattr(getattr(verifier, self.helper), self.name, value)
 
 
