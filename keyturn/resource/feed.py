@@ -3,8 +3,9 @@
 A ``RevocationSource`` yields batches of revoked session ids and of single
 access tokens revoked through RFC 7009 (by ``jti``); the
 ``RevokedSessions`` set keeps each until its ``exp`` (after which every
-access token of that session is expired anyway); the ``Verifier`` polls the
-source in a background thread. ``HttpRevocationSource`` reads the service's
+access token of that session is expired anyway); the Verifier's
+``FeedPoller`` (``keyturn.resource.feed_poller``) polls the source in a
+background thread. ``HttpRevocationSource`` reads the service's
 ``GET /auth/revocations`` (plain polling, or long-polling with ``wait``).
 
 Seam: a push source (e.g. Redis pub/sub once the Redis engine is in) only

@@ -217,3 +217,18 @@ async def test_hs256_with_a_shared_secret(make_api: Callable[..., Any]) -> None:
         v = Verifier(None, issuer="keyturn", audience="keyturn", algorithms=("HS256",),
                      hmac_keys={key.kid: key.private}, clock=api.clock, revocations=False)
         assert v.verify(tokens["access_token"]).sid == tokens["session_id"]
+
+
+def test_settings_kept_on_the_verifier_read_and_write_through_to_its_helpers() -> None:
+    """The split moved these to JwksCache and FeedPoller; callers that read
+    or set them on the Verifier still reach the real thing."""
+    v = Verifier("https://i.example/jwks", issuer="i", audience="a", revocations=False, min_refetch_interval=7,
+                 jwks_max_age=8, poll_interval=9, poll_wait=10, max_feed_staleness=11)
+    assert (v.jwks_url, v.min_refetch_interval, v.jwks_max_age) == ("https://i.example/jwks", 7, 8)
+    assert (v.poll_interval, v.poll_wait, v.max_feed_staleness) == (9, 10, 11)
+    v.max_feed_staleness = None
+    assert v.poller.max_staleness is None
+    v.min_refetch_interval = 0
+    assert v.jwks.min_refetch_interval == 0
+    assert v.revoked is v.poller.revoked and v._source is None
+    assert Verifier.jwks_url is not None  # on the class, the descriptor: help() and autospec work
