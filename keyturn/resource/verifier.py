@@ -164,7 +164,8 @@ class Verifier:
                                    timeout=kw.get("timeout", 5.0), transport=kw.get("transport"))
         # No credentials: the caller must still say revocations=False (or
         # give a source of its own), as for every Verifier.
-        source: RevocationSource | Literal[False] | None = found or kw.pop("revocations", None)
+        given: RevocationSource | Literal[False] | None = kw.pop("revocations", None)
+        source = found if found is not None else given
         verifier = cls(jwks_uri, issuer=issuer, audience=audience, revocations=source, **kw)
         verifier.refresh_keys()
         return verifier

@@ -127,3 +127,17 @@ def test_discovery_with_feed_credentials_never_drops_the_feed_silently(with_feed
         return
     verifier = Verifier.discover("https://a.example", audience="keyturn", client_id="rs", client_secret="s", transport=transport)
     assert verifier._source is not None and verifier.jwks_url == "https://a.example/jwks"
+
+
+def test_discovery_with_credentials_takes_the_same_keywords_as_every_verifier() -> None:
+    """``revocations=`` beside credentials is a keyword the caller may pass
+    to any Verifier factory: the feed from the metadata wins, no TypeError."""
+    meta = {"issuer": "https://a.example", "jwks_uri": "https://a.example/jwks",
+            "keyturn_revocation_feed_endpoint": "https://a.example/auth/revocations"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=meta if request.url.path.startswith("/.well-known/oauth") else {"keys": []})
+
+    verifier = Verifier.discover("https://a.example", audience="keyturn", client_id="rs", client_secret="s",
+                                 revocations=None, transport=httpx.MockTransport(handler))
+    assert verifier._source is not None
