@@ -68,11 +68,17 @@ def create_app(db_path: str, keyturn_url: str, client_id: str, client_secret: st
                                (body["email"], generate_password_hash(body["password"]), body.get("role", "member")))
         return jsonify({"id": cur.lastrowid}), 201
 
+    def signed_in(body: dict[str, Any]) -> sqlite3.Row | None:
+        """The user whose email and password the body carries, if they match."""
+        row: sqlite3.Row | None = db().execute("SELECT * FROM users WHERE email = ?", (body.get("email"),)).fetchone()
+        if row is None or not check_password_hash(row["password_hash"], body.get("password", "")):
+            return None
+        return row
+
     @app.post("/login")
     def login() -> Any:
-        body = request.get_json(force=True)
-        row = db().execute("SELECT * FROM users WHERE email = ?", (body.get("email"),)).fetchone()
-        if row is None or not check_password_hash(row["password_hash"], body.get("password", "")):
+        row = signed_in(request.get_json(force=True))
+        if row is None:
             return jsonify({"error": "wrong email or password"}), 401
         return jsonify(generate_token(row["id"], row["role"]))
 
@@ -80,8 +86,8 @@ def create_app(db_path: str, keyturn_url: str, client_id: str, client_secret: st
     def change_password() -> Any:
         """The app's own password change: every session ends, at keyturn too."""
         body = request.get_json(force=True)
-        row = db().execute("SELECT * FROM users WHERE email = ?", (body.get("email"),)).fetchone()
-        if row is None or not check_password_hash(row["password_hash"], body.get("password", "")):
+        row = signed_in(body)
+        if row is None:
             return jsonify({"error": "wrong email or password"}), 401
         with db() as conn:
             conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",

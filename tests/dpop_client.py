@@ -12,8 +12,10 @@ from jwt.algorithms import get_default_algorithms
 
 from keyturn.core.dpop import access_token_hash, jwk_thumbprint
 from keyturn.core.refresh import b64encode
+from tests.conftest import Api
 
 _ALGS = get_default_algorithms()
+BASE = "http://keyturn.test"  # the in-process test client's origin: what htu names
 
 
 class DpopKey:
@@ -38,3 +40,13 @@ class DpopKey:
             signing_input = f"{b64encode(orjson.dumps({'alg': 'Ed25519', **head}))}.{b64encode(orjson.dumps(body))}"
             return f"{signing_input}.{b64encode(self.private.sign(signing_input.encode()))}"
         return jwt.encode(body, self.private, algorithm=self.alg, headers=head)
+
+
+async def dpop_login(api: Api, key: DpopKey) -> dict[str, Any]:
+    """Register the test user and log in with a proof for ``key``: the
+    token answer of a session bound to it."""
+    await api.register()
+    r = await api.login(headers={"dpop": key.proof("POST", f"{BASE}/auth/login", iat=api.clock.now())})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body

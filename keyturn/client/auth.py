@@ -34,7 +34,7 @@ from typing import Any, ContextManager, Protocol
 
 import httpx
 
-from keyturn.client.dpop import ClientKey, DpopState
+from keyturn.client.dpop import ClientKey, DpopState, NoDpop
 from keyturn.client.storage import FileStorage, MemoryStorage, Tokens, TokenStorage
 
 __all__ = [
@@ -144,7 +144,7 @@ class TokenAuth(httpx.Auth):
         self._transport = transport
         self._async_transport = async_transport
         # RFC 9449: a key per login, kept with the tokens (keyturn.client.dpop).
-        self._dpop = DpopState(dpop_alg, clock=self.clock.time) if dpop else None
+        self._dpop: DpopState | NoDpop = DpopState(dpop_alg, clock=self.clock.time) if dpop else NoDpop()
         self._lock = threading.Lock()
         self._alock: asyncio.Lock | None = None
         self._alock_loop: asyncio.AbstractEventLoop | None = None
@@ -179,81 +179,59 @@ class TokenAuth(httpx.Auth):
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         used = self._valid_sync()
-        self._authorize(request, used)
+        self._dpop.authorize(request, used)
         response = yield request
-        if self._nonce_demanded(request, response, response.read):
-            self._authorize(request, used)  # RFC 9449 §9: once more, with the nonce
+        if self._dpop.wants_body(response):
+            response.read()
+        if self._dpop.retry_with_nonce(str(request.url), response):
+            self._dpop.authorize(request, used)  # RFC 9449 §9: once more, with the nonce
             response = yield request
         if response.status_code == 401:
             response.read()
             if _code(response) in REFRESH_HELPS:
                 fresh = self._after_expired_sync(used)
-                self._authorize(request, fresh)
+                self._dpop.authorize(request, fresh)
                 yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         used = await self._valid_async()
-        self._authorize(request, used)
+        self._dpop.authorize(request, used)
         response = yield request
-        if response.status_code == 400 and self._dpop is not None and "dpop-nonce" in response.headers:
+        if self._dpop.wants_body(response):
             await response.aread()
-        if self._nonce_demanded(request, response, None):
-            self._authorize(request, used)
+        if self._dpop.retry_with_nonce(str(request.url), response):
+            self._dpop.authorize(request, used)
             response = yield request
         if response.status_code == 401:
             await response.aread()
             if _code(response) in REFRESH_HELPS:
                 fresh = await self._after_expired_async(used)
-                self._authorize(request, fresh)
+                self._dpop.authorize(request, fresh)
                 yield request
 
-    # --- DPoP (RFC 9449) ---------------------------------------------------------------
-
-    def _authorize(self, request: httpx.Request, tokens: Tokens) -> None:
-        """``Bearer``, or ``DPoP`` with a fresh proof (``ath``, the origin's
-        nonce) for a token bound to the key stored with it."""
-        key = self._dpop.key(tokens.dpop_key) if self._dpop is not None and tokens.token_type == "DPoP" else None
-        if key is None or self._dpop is None:
-            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
-            return
-        request.headers["Authorization"] = f"DPoP {tokens.access_token}"
-        request.headers.update(self._dpop.headers(key, request.method, str(request.url), tokens.access_token))
-
-    def _nonce_demanded(self, request: httpx.Request, response: httpx.Response,
-                        read: Callable[[], bytes] | None) -> bool:
-        if self._dpop is None or "dpop-nonce" not in response.headers:
-            return False
-        if read is not None and response.status_code == 400:
-            read()
-        return self._dpop.retry_with_nonce(str(request.url), response)
+    # --- token calls ---------------------------------------------------------------------
 
     def _token_call_sync(self, http: httpx.Client, path: str, body: dict[str, str], key: ClientKey | None) -> httpx.Response:
-        """POST to the service, with a proof when DPoP is on; retried once
-        with the nonce a ``use_dpop_nonce`` answer carried (RFC 9449 §8)."""
+        """POST to the service, with a proof when DPoP is on; once more with
+        the nonce a ``use_dpop_nonce`` answer carried (RFC 9449 §8)."""
         url = self.base_url + path
-        for attempt in range(2):
-            headers = self._dpop.headers(key, "POST", url) if self._dpop is not None and key is not None else {}
-            response = http.post(path, json=body, headers=headers)
-            if attempt or self._dpop is None or not self._dpop.retry_with_nonce(url, response):
-                break
+        response = http.post(path, json=body, headers=self._dpop.post_headers(key, url))
+        if self._dpop.retry_with_nonce(url, response):
+            response = http.post(path, json=body, headers=self._dpop.post_headers(key, url))
         return response
 
     async def _token_call_async(
         self, http: httpx.AsyncClient, path: str, body: dict[str, str], key: ClientKey | None,
     ) -> httpx.Response:
         url = self.base_url + path
-        for attempt in range(2):
-            headers = self._dpop.headers(key, "POST", url) if self._dpop is not None and key is not None else {}
-            response = await http.post(path, json=body, headers=headers)
-            if attempt or self._dpop is None or not self._dpop.retry_with_nonce(url, response):
-                break
+        response = await http.post(path, json=body, headers=self._dpop.post_headers(key, url))
+        if self._dpop.retry_with_nonce(url, response):
+            response = await http.post(path, json=body, headers=self._dpop.post_headers(key, url))
         return response
 
     def _session_key(self, stale: Tokens | None) -> ClientKey | None:
         """The key for this login (a new one) or refresh (the stored one)."""
-        if self._dpop is None:
-            return None
-        return self._dpop.new_key() if stale is None else self._dpop.key(stale.dpop_key)
+        return self._dpop.session_key(stale.dpop_key if stale else None, login=stale is None)
 
     # --- sync single-flight ------------------------------------------------------------
 

@@ -11,6 +11,9 @@ nonces servers hand out.
 * Nonces (§8, §9) are remembered per origin — keyturn's and every resource
   server's own — from any ``DPoP-Nonce`` header; a ``use_dpop_nonce``
   answer is retried once with the nonce it carried.
+
+``TokenAuth`` holds a ``DpopState``, or a ``NoDpop`` when DPoP is off, and
+asks it how to authorize each request and each token call.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from keyturn.client.storage import Tokens
 from keyturn.core.algorithms import ALGORITHMS
 
 ALGS = ("ES256", "Ed25519")
@@ -117,6 +121,29 @@ class DpopState:
         self._cached = (stored, key)
         return key
 
+    def session_key(self, stored: str | None, *, login: bool) -> ClientKey | None:
+        """The key for a login (a new one) or a refresh (the one stored with
+        the tokens; ``None`` for a session bound to none)."""
+        return self.new_key() if login else self.key(stored)
+
+    def authorize(self, request: httpx.Request, tokens: Tokens) -> None:
+        """``DPoP`` with a fresh proof (``ath``, the origin's nonce) for a
+        token bound to the key stored with it; else ``Bearer``."""
+        key = self.key(tokens.dpop_key) if tokens.token_type == "DPoP" else None
+        if key is None:
+            request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+            return
+        request.headers["Authorization"] = f"DPoP {tokens.access_token}"
+        request.headers.update(self.headers(key, request.method, str(request.url), tokens.access_token))
+
+    def post_headers(self, key: ClientKey | None, url: str) -> dict[str, str]:
+        """A login or refresh POST's proof; none for a session without a key."""
+        return self.headers(key, "POST", url) if key is not None else {}
+
+    def wants_body(self, response: httpx.Response) -> bool:
+        """A 400 with a nonce: only its body says whether to retry (§8)."""
+        return response.status_code == 400 and "dpop-nonce" in response.headers
+
     def headers(self, key: ClientKey, method: str, url: str, access_token: str | None = None) -> dict[str, str]:
         with self._lock:
             nonce = self._nonces.get(_origin(url))
@@ -140,4 +167,23 @@ class DpopState:
             except ValueError:
                 return False
             return isinstance(body, dict) and body.get("error") == "use_dpop_nonce"
+        return False
+
+
+class NoDpop:
+    """``DpopState``'s place when DPoP is off: bearer tokens, no proofs."""
+
+    def session_key(self, stored: str | None, *, login: bool) -> ClientKey | None:
+        return None
+
+    def authorize(self, request: httpx.Request, tokens: Tokens) -> None:
+        request.headers["Authorization"] = f"Bearer {tokens.access_token}"
+
+    def post_headers(self, key: ClientKey | None, url: str) -> dict[str, str]:
+        return {}
+
+    def wants_body(self, response: httpx.Response) -> bool:
+        return False
+
+    def retry_with_nonce(self, url: str, response: httpx.Response) -> bool:
         return False

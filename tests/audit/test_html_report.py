@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.audit.conftest import SEED_PROFILE, Seed, audit
-from tests.http.test_account_browser import ARTIFACTS, browser  # noqa: F401 - the one Chromium fixture
+from tests.chromium import ARTIFACTS, browser  # noqa: F401 - the one Chromium fixture
 
 pytestmark = pytest.mark.slow
 

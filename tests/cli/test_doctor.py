@@ -63,7 +63,7 @@ def test_a_wrong_database_is_one_line_with_its_fix_and_the_rest_still_checked(
     one_line_each(lines, stderr)
     line = finding(lines, "database")
     assert line.startswith("[FAIL]") and reason in line and fix in line
-    for later in ("migrations", "signing keys", "clock"):
+    for later in ("migrations", "signing keys", "database clock"):
         finding(lines, later)  # reported, not silently dropped
 
 
@@ -101,6 +101,9 @@ def test_redis_without_persistence_or_with_eviction_is_reported(
     assert persistence.startswith("[WARN]") and "appendonly no" in persistence and "appendonly yes" in persistence
     eviction = finding(lines, "redis eviction")
     assert eviction.startswith("[FAIL]") and "allkeys-lru" in eviction and "noeviction" in eviction
+    clock = finding(lines, "session store clock")  # one clock finding per store, with its offset
+    assert clock.startswith("[ok") and "the session store's clock is " in clock and "this host's" in clock, clock
+    assert finding(lines, "database clock").startswith("[skip]")  # no database file yet
     assert code == 1
 
 
@@ -110,16 +113,33 @@ def test_checks_are_a_list_of_independent_functions() -> None:
     import asyncio
 
     from keyturn.cli import doctor as d
+    from keyturn.cli.doctor.settings import settings_checks
     from keyturn.config import load_settings
 
     async def broken(doc: d.Doctor) -> list[d.Check]:
         raise RuntimeError("boom\nsecond line")
 
     saved = list(d.CHECKS)
-    d.CHECKS[:] = [broken, d.settings_checks]
+    d.CHECKS[:] = [broken, settings_checks]
     try:
         found = asyncio.run(d.diagnose(load_settings(database_url="memory:", master_key=new_master_key())))
     finally:
         d.CHECKS[:] = saved
     assert [(c.name, c.status) for c in found][:2] == [("broken", "fail"), ("configuration", "ok")]
     assert found[0].detail == "RuntimeError: boom"
+
+
+def test_a_host_clock_years_behind_fails_each_store_clock_whatever_the_store_says() -> None:
+    """The store may share the wrong clock (SQLite, the in-process store):
+    an offset of zero must not make 1970 look fine."""
+    import asyncio
+
+    from keyturn.cli.doctor.clock import check_clock
+    from keyturn.config import Settings
+    from keyturn.stores.memory import MemoryStore
+
+    found = asyncio.run(check_clock("database", MemoryStore(), Settings(), now=0.0))
+    assert (found.name, found.status) == ("database clock", "fail")
+    assert "system clock says 1970-01-01" in found.detail and "NTP" in found.fix
+    unreachable = asyncio.run(check_clock("session store", None, Settings(), now=0.0))
+    assert (unreachable.name, unreachable.status) == ("session store clock", "fail")

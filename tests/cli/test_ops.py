@@ -72,7 +72,7 @@ def test_doctor_on_a_healthy_database(env: dict[str, str]) -> None:
     report = json.loads(result.output)
     status = {c["name"]: c["status"] for c in report["checks"]}
     assert report["ok"] is True
-    assert status["database"] == status["migrations"] == status["signing keys"] == status["clock"] == "ok"
+    assert status["database"] == status["migrations"] == status["signing keys"] == status["database clock"] == "ok"
 
 
 def test_doctor_names_a_wrong_master_key(env: dict[str, str]) -> None:
@@ -146,7 +146,7 @@ def _doctor_keys(stored: list[Any], now: float) -> Any:
     import asyncio
     from types import SimpleNamespace
 
-    from keyturn.cli.doctor import check_keys
+    from keyturn.cli.doctor.keys import check_keys
 
     rt = SimpleNamespace(keys=_Keys(stored), settings=SimpleNamespace(signing_alg="EdDSA"))
     return asyncio.run(check_keys(rt, now))

@@ -1,9 +1,14 @@
-"""A real ``keyturn serve`` shared by a test module, with a user in it."""
+"""A real ``keyturn serve`` shared by a test module, with a user in it; an
+example program served beside it."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +16,11 @@ import httpx
 import pytest
 
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import PASSWORD, Server, start_server, stop_server
+from tests.conftest import PASSWORD, Server, free_port, start_server, stop_server
 
 CLIENT_ID, CLIENT_SECRET = "rs-test", "rs-test-secret-0123456789"
 TTL = 10  # the shortest access-token lifetime the settings allow
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass
@@ -59,3 +65,29 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, users: tuple[str, ...]
         yield Live(server, tmp)
     finally:
         stop_server(server)
+
+
+@contextlib.contextmanager
+def example_server(script: str, env: dict[str, str], tmp: Path, *, ready: Callable[[str], bool],
+                   wait: float = 60) -> Iterator[str]:
+    """``examples/<script> --port N`` as a process; its URL once ``ready(url)``
+    says so (an HTTP error means not yet). Stopped by its PID."""
+    port = free_port()
+    log_path = tmp / f"{Path(script).stem}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, str(EXAMPLES / script), "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if ready(url):
+                    break
+            assert time.monotonic() < deadline, f"examples/{script} did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

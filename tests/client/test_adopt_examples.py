@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,8 +18,8 @@ import httpx
 import pytest
 
 from keyturn.service.masterkey import new_master_key
-from tests.client.live import Live, live_server
-from tests.conftest import FAST_ARGON2_ENV, free_port
+from tests.client.live import Live, example_server, live_server
+from tests.conftest import FAST_ARGON2_ENV
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,28 +80,11 @@ def test_flask_backend_example(live: Live, tmp_path: Path) -> None:
 
 @pytest.fixture
 def mounted(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = {**os.environ, **FAST_ARGON2_ENV, "PYTHONPATH": str(ROOT), "KEYTURN_MASTER_KEY": new_master_key(),
            "KEYTURN_DATABASE_URL": f"sqlite:///{tmp_path}/app.db"}
-    log = (tmp_path / "mounted.log").open("wb")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "mount_fastapi.py"), "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "mounted.log").read_text()
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the mounted example did not start"
-            time.sleep(0.1)
+    with example_server("mount_fastapi.py", env, tmp_path,
+                        ready=lambda url: httpx.get(url + "/healthz", timeout=1).status_code == 200) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def test_mounted_in_a_fastapi_app(mounted: str) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.client.live import CLIENT_ID, CLIENT_SECRET, Live, live_server
-from tests.conftest import PASSWORD, free_port
+from tests.client.live import CLIENT_ID, CLIENT_SECRET, Live, example_server, live_server
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,29 +27,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     yield from live_server(tmp_path_factory)
 
 
+def answers(url: str) -> bool:
+    httpx.get(url + "/hello", timeout=1)  # any answer, 401 included: it is up
+    return True
+
+
 @pytest.fixture
 def resource_server(live: Live, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEYTURN_URL": live.url,
            "KEYTURN_CLIENT_ID": CLIENT_ID, "KEYTURN_CLIENT_SECRET": CLIENT_SECRET}
-    log = (tmp_path / "rs.log").open("wb")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / "resource_server.py"), "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "rs.log").read_text()
-            try:
-                httpx.get(url + "/hello", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the example resource server did not start"
-                time.sleep(0.1)
+    with example_server("resource_server.py", env, tmp_path, ready=answers, wait=30) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def run_client(live: Live, resource: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

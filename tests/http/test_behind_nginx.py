@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from keyturn.service.masterkey import new_master_key
+from tests.chromium import browser  # noqa: F401 - the one Chromium fixture
 from tests.conftest import FAST_ARGON2_ENV, PASSWORD, backend_unavailable, free_port
 from tests.dpop_client import DpopKey
 
@@ -227,28 +228,15 @@ def test_dpop_htu_is_the_public_https_url(proxied: Proxied, alice: None) -> None
         assert me.status_code == 200, me.text
 
 
-def test_account_page_works_through_nginx_in_chromium(proxied: Proxied, alice: None) -> None:
-    chromium = "/usr/bin/chromium"
-    if not os.access(chromium, os.X_OK):
-        backend_unavailable(f"{chromium} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        backend_unavailable("the playwright package is not installed")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
-        try:
-            context = browser.new_context(ignore_https_errors=True)
-            page = context.new_page()
-            page.goto(proxied.public + "/account")
-            page.fill("#username", "alice")
-            page.fill("#password", PASSWORD)
-            page.click("#signin-button")
-            page.locator("#sessions-body tr.current").wait_for()
-            cookies = {c["name"]: c for c in context.cookies()}
-            assert cookies["keyturn_refresh"]["secure"] is True
-            page.reload()  # signed in again from the Secure cookie, over https
-            page.locator("#sessions-body tr.current").wait_for()
-        finally:
-            browser.close()
+def test_account_page_works_through_nginx_in_chromium(proxied: Proxied, alice: None, browser: Any) -> None:
+    context = browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    page.goto(proxied.public + "/account")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-button")
+    page.locator("#sessions-body tr.current").wait_for()
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["keyturn_refresh"]["secure"] is True
+    page.reload()  # signed in again from the Secure cookie, over https
+    page.locator("#sessions-body tr.current").wait_for()

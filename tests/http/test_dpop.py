@@ -10,17 +10,7 @@ import pytest
 
 from keyturn.service.masterkey import new_master_key
 from tests.conftest import PASSWORD, Api
-from tests.dpop_client import DpopKey
-
-BASE = "http://keyturn.test"
-
-
-async def dpop_login(api: Api, key: DpopKey) -> dict[str, Any]:
-    await api.register()
-    r = await api.login(headers={"dpop": key.proof("POST", f"{BASE}/auth/login", iat=api.clock.now())})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+from tests.dpop_client import BASE, DpopKey, dpop_login
 
 
 async def me(api: Api, access: str, key: DpopKey | None, *, scheme: str = "DPoP", **proof_kw: Any) -> Any:

@@ -14,17 +14,7 @@ from keyturn.config import load_settings
 from keyturn.errors import ConfigError
 from keyturn.resource.verifier import Verifier
 from tests.conftest import Api
-from tests.dpop_client import DpopKey
-
-BASE = "http://keyturn.test"
-
-
-async def dpop_login(api: Api, key: DpopKey) -> dict[str, Any]:
-    await api.register()
-    r = await api.login(headers={"dpop": key.proof("POST", f"{BASE}/auth/login", iat=api.clock.now())})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
+from tests.dpop_client import BASE, DpopKey, dpop_login
 
 
 @pytest.mark.parametrize("alg", ["Ed25519", "EdDSA", "ES256"])

@@ -75,23 +75,14 @@ def test_a_fresh_mariadb_database_migrates_without_a_driver_warning(caplog: pyte
     concern: asyncmy used to log it as a warning on a fresh database."""
     import logging
 
-    from keyturn.stores.sql.store import SqlStore
-
     try:
         url = latin1_database()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the server
         backend_unavailable(f"MariaDB at {b.MYSQL_URL}: {type(exc).__name__}: {exc}")
 
-    async def migrate() -> None:
-        store = SqlStore.from_url(url)
-        try:
-            await store.migrate()
-        finally:
-            await store.close()
-
     try:
         with caplog.at_level(logging.INFO, logger="asyncmy"):
-            b.run_async(migrate)
+            b.migrate(url)
     finally:
         b.drop_database(b.MYSQL_URL, url)
     assert [r.getMessage() for r in caplog.records if r.name.startswith("asyncmy")] == []

@@ -57,16 +57,21 @@ def create_database(url: str) -> str:
     name = f"kt_{secrets.token_hex(6)}"
     run_async(lambda: _admin(url, f"CREATE DATABASE {name}"))
     fresh = with_database(url, name)
+    migrate(fresh)
+    return fresh
 
-    async def migrate() -> None:
-        store = SqlStore.from_url(fresh)
+
+def migrate(url: str) -> None:
+    """Bring the database ``url`` names to the head of the migrations."""
+
+    async def run() -> None:
+        store = SqlStore.from_url(url)
         try:
             await store.migrate()
         finally:
             await store.close()
 
-    run_async(migrate)
-    return fresh
+    run_async(run)
 
 
 def drop_database(url: str, fresh: str) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 
 class FaultProxy:
@@ -85,3 +87,24 @@ class FaultProxy:
                 await dst.drain()
         for w in (a, b):
             w.transport.abort()
+
+
+def via(url: str, port: int) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + f"127.0.0.1:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@contextlib.asynccontextmanager
+async def in_front_of(url: str) -> AsyncIterator[tuple[FaultProxy, str]]:
+    """A proxy started in front of the server ``url`` names, and ``url``
+    through it; closed on the way out."""
+    target = urlsplit(url)
+    proxy = FaultProxy(target.hostname or "127.0.0.1", target.port or 0)
+    await proxy.start()
+    try:
+        yield proxy, via(url, proxy.port)
+    finally:
+        await proxy.close()

@@ -22,15 +22,9 @@ from keyturn.stores.sql.bundle import sql_stores_on
 from keyturn.stores.sql.store import SqlStore
 from tests.conftest import PASSWORD
 from tests.stores.conftest import _wipe_redis, unique_prefix
-from tests.stores.proxy import FaultProxy
+from tests.stores.proxy import FaultProxy, via
 
 IP, UA = "203.0.113.7", "ua"
-
-
-def via(url: str, port: int) -> str:
-    p = urlsplit(url)
-    user = p.netloc.rpartition("@")[0]
-    return p._replace(netloc=(user + "@" if user else "") + f"127.0.0.1:{port}").geturl()
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb", "redis"])

@@ -151,7 +151,7 @@ async def test_every_engine_measures_its_clock(stores: Any, monkeypatch: pytest.
 
 @pytest.mark.parametrize("stores", ["sqlite", *NETWORKED], indirect=True)
 async def test_doctor_reports_the_offset(stores: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from keyturn.cli.doctor import check_store_clock
+    from keyturn.cli.doctor.clock import check_clock
     from keyturn.config import Settings
 
     import re
@@ -162,9 +162,9 @@ async def test_doctor_reports_the_offset(stores: Any, monkeypatch: pytest.Monkey
         return float(found.group(1))
 
     engine = stores.session_engine or stores.database
-    check = await check_store_clock("session store", engine, Settings())
+    check = await check_clock("session store", engine, Settings(), _time.time())
     assert check.status == "ok" and offset(check.detail) == 0.0, check
     skew(monkeypatch, -5)
-    check = await check_store_clock("session store", engine, Settings())
+    check = await check_clock("session store", engine, Settings(), _time.time())
     assert check.status == "fail" and "KEYTURN_MAX_CLOCK_OFFSET" in check.detail, check
     assert abs(offset(check.detail) - 5) < 0.5, check

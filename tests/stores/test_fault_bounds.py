@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,8 +19,8 @@ from redis.crc import key_slot
 
 from tests.conftest import Api, backend_unavailable, lane
 from tests.stores import backends as b
-from tests.stores.proxy import FaultProxy
-from tests.stores.test_faults import HANG_GUARD, bounded, login, name, via
+from tests.stores.proxy import in_front_of
+from tests.stores.test_faults import HANG_GUARD, bounded, login, name
 
 TIMEOUT = 1.0  # settings.store_timeout in these tests
 BOUND = 2 * TIMEOUT  # generous: only a call that waits past the timeout fails it
@@ -50,20 +49,14 @@ async def assert_503_within_bound(api: Api, tokens: dict[str, Any]) -> None:
 async def test_a_stalled_database_answers_within_the_store_timeout(
     make_api: Callable[..., Any], clean_sql_url: Callable[[str], str], engine: str
 ) -> None:
-    url = clean_sql_url(engine)
-    target = urlsplit(url)
-    proxy = FaultProxy(target.hostname or "127.0.0.1", target.port or 0)
-    await proxy.start()
-    try:
-        async with make_api(database_url=via(url, proxy.port), store_timeout=TIMEOUT, pool_timeout=TIMEOUT) as api:
-            tokens = await login(api)
-            await proxy.down("stall")
-            await assert_503_within_bound(api, tokens)
-            await proxy.up()
-            r = await bounded(api.refresh(tokens["refresh_token"]))
-            assert r.status_code == 200, r.text
-    finally:
-        await proxy.close()
+    async with in_front_of(clean_sql_url(engine)) as (proxy, url), \
+            make_api(database_url=url, store_timeout=TIMEOUT, pool_timeout=TIMEOUT) as api:
+        tokens = await login(api)
+        await proxy.down("stall")
+        await assert_503_within_bound(api, tokens)
+        await proxy.up()
+        r = await bounded(api.refresh(tokens["refresh_token"]))
+        assert r.status_code == 200, r.text
 
 
 @pytest.mark.slow

@@ -8,14 +8,13 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from tests.conftest import Api
 from tests.stores.backends import RedisServer
-from tests.stores.proxy import FaultProxy
+from tests.stores.proxy import FaultProxy, in_front_of
 
 TIMEOUT = 0.5  # settings.store_timeout in these tests
 HANG_GUARD = 15.0  # far above TIMEOUT: only catches a hang, measures nothing
@@ -23,13 +22,6 @@ HANG_GUARD = 15.0  # far above TIMEOUT: only catches a hang, measures nothing
 
 async def bounded(call: Awaitable[httpx.Response]) -> httpx.Response:
     return await asyncio.wait_for(call, HANG_GUARD)
-
-
-def via(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = (userinfo + "@" if userinfo else "") + f"127.0.0.1:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def name() -> str:
@@ -112,19 +104,13 @@ async def test_redis_down_or_stalled(make_api: Callable[..., Any], redis_proxy: 
 async def test_database_down_or_stalled(
     make_api: Callable[..., Any], clean_sql_url: Callable[[str], str], engine: str, mode: str
 ) -> None:
-    url = clean_sql_url(engine)
-    target = urlsplit(url)
-    proxy = FaultProxy(target.hostname or "127.0.0.1", target.port or 0)
-    await proxy.start()
-    try:
-        async with make_api(database_url=via(url, proxy.port), store_timeout=TIMEOUT, pool_timeout=TIMEOUT) as api:
-            tokens = await login(api)
-            await proxy.down(mode)
-            await assert_unavailable(api, tokens, "database")
-            await proxy.up()
-            await recovered(api, tokens)
-    finally:
-        await proxy.close()
+    async with in_front_of(clean_sql_url(engine)) as (proxy, url), \
+            make_api(database_url=url, store_timeout=TIMEOUT, pool_timeout=TIMEOUT) as api:
+        tokens = await login(api)
+        await proxy.down(mode)
+        await assert_unavailable(api, tokens, "database")
+        await proxy.up()
+        await recovered(api, tokens)
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mariadb"])

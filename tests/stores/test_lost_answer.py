@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,8 +18,8 @@ from keyturn.errors import RefreshTokenReused, SessionRevoked
 from keyturn.service.wiring import Runtime
 from tests.conftest import PASSWORD, Api
 from tests.stores.backends import RedisServer
-from tests.stores.proxy import FaultProxy
-from tests.stores.test_faults import bounded, login, via
+from tests.stores.proxy import FaultProxy, in_front_of
+from tests.stores.test_faults import bounded, login
 
 IP, UA = "203.0.113.7", "app/1.0"
 LATE = 3600.0  # an hour after the rotation: far outside the 10 s grace window
@@ -127,15 +126,9 @@ async def lost_then_retried(api: Api, proxy: FaultProxy) -> None:
 async def test_database_replies_dropped_past_the_window(
     make_api: Callable[..., Any], clean_sql_url: Callable[[str], str], engine: str
 ) -> None:
-    url = clean_sql_url(engine)
-    target = urlsplit(url)
-    proxy = FaultProxy(target.hostname or "127.0.0.1", target.port or 0)
-    await proxy.start()
-    try:
-        async with make_api(database_url=via(url, proxy.port), store_timeout=TIMEOUT, pool_timeout=TIMEOUT) as api:
-            await lost_then_retried(api, proxy)
-    finally:
-        await proxy.close()
+    async with in_front_of(clean_sql_url(engine)) as (proxy, url), \
+            make_api(database_url=url, store_timeout=TIMEOUT, pool_timeout=TIMEOUT) as api:
+        await lost_then_retried(api, proxy)
 
 
 async def test_redis_replies_dropped_past_the_window(make_api: Callable[..., Any], redis_server: RedisServer) -> None:

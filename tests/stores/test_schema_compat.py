@@ -152,7 +152,7 @@ def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("floor, status", [(LAST_OF_0_1, "warn"), ("0098_drops_a_column", "fail")])
 async def test_doctor_tells_a_newer_schema_apart(tmp_path: Path, floor: str, status: str) -> None:
-    from keyturn.cli.doctor import check_migrations
+    from keyturn.cli.doctor.stores import check_migrations
 
     store = SqlStore.from_url(f"sqlite:///{tmp_path}/doctor.db")
     try:

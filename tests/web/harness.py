@@ -4,7 +4,6 @@ loads /keyturn.js, and the server's own refresh counts."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -16,11 +15,9 @@ import httpx
 import pytest
 
 from keyturn.service.masterkey import new_master_key
-from tests.conftest import PASSWORD, Server, backend_unavailable, start_server, stop_server, lane
+from tests.chromium import browser  # noqa: F401 - the web tests take it from here
+from tests.conftest import PASSWORD, Server, lane, start_server, stop_server
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 TTL = 10  # KEYTURN_ACCESS_TOKEN_TTL's floor
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,23 +70,6 @@ class Site:
 
 def refreshes(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in set(before) | set(after) if after.get(k, 0.0) != before.get(k, 0.0)}
-
-
-@pytest.fixture
-@lane("slow")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        backend_unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        backend_unavailable("the playwright package is not installed")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -31,14 +31,22 @@ def test_offline_past_expiry_then_online(browser: Any, short_server: Any) -> Non
     site.context.close()
 
 
-def test_a_laptop_that_sleeps_past_expiry(browser: Any, short_server: Any) -> None:
-    site = open_site(browser, short_server)
+def signed_in_then_frozen(browser: Any, server: Any) -> tuple[Any, Any, float, dict[str, float]]:
+    """A tab signed in under Playwright's clock, whose timers then stop (the
+    lid closes): the site, the tab, the access token's expiry and the
+    server's refresh counts at that moment."""
+    site = open_site(browser, server)
     site.context.clock.install()
     tab = site.tab()
     exp = sign_in(tab)["exp"]
     before = site.metrics()
-    # The lid closes: no timer runs in the page while real time passes the expiry.
     tab.clock.pause_at(tab.evaluate("Date.now()") / 1000 + 0.05)  # seconds, in Python
+    return site, tab, exp, before
+
+
+def test_a_laptop_that_sleeps_past_expiry(browser: Any, short_server: Any) -> None:
+    # The lid closes: no timer runs in the page while real time passes the expiry.
+    site, tab, exp, before = signed_in_then_frozen(browser, short_server)
     asleep = time.time()
     wait_until(exp + 2)
     assert refreshes(before, site.metrics()) == {}
@@ -79,12 +87,7 @@ def test_a_clock_an_hour_wrong_still_refreshes_before_expiry(
 @pytest.mark.parametrize("wake", ["visibilitychange", "online"])
 def test_waking_up_refreshes_at_once_when_due(browser: Any, short_server: Any, wake: str) -> None:
     """With every timer frozen, the wake-up event alone brings the refresh."""
-    site = open_site(browser, short_server)
-    site.context.clock.install()
-    tab = site.tab()
-    exp = sign_in(tab)["exp"]
-    before = site.metrics()
-    tab.clock.pause_at(tab.evaluate("Date.now()") / 1000 + 0.05)  # seconds, in Python
+    site, tab, exp, before = signed_in_then_frozen(browser, short_server)
     wait_until(exp + 1)
     tab.clock.set_system_time(time.time())  # the page's clock catches up; no timer fires
     assert refreshes(before, site.metrics()) == {}
