@@ -21,11 +21,13 @@ class ParsedJws:
     signature: bytes
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_members(pairs: list[tuple[str, Any]], repeated: str = "duplicate member {!r}") -> dict[str, Any]:
+    """A ``json.loads`` ``object_pairs_hook`` that refuses a repeated member
+    (``ValueError`` with ``repeated`` naming it) instead of keeping the last."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate member {key!r}")
+            raise ValueError(repeated.format(key))
         out[key] = value
     return out
 
@@ -37,7 +39,7 @@ def _no_constant(name: str) -> Any:
 def json_object(part: str) -> dict[str, Any]:
     """One base64url JSON-object part; ``ValueError`` for anything else."""
     try:
-        value = json.loads(b64decode(part), object_pairs_hook=_unique, parse_constant=_no_constant)
+        value = json.loads(b64decode(part), object_pairs_hook=unique_members, parse_constant=_no_constant)
     except (RecursionError, UnicodeError):
         raise ValueError("malformed JSON part") from None
     if not isinstance(value, dict):

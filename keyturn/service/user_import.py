@@ -22,6 +22,7 @@ from typing import Any
 
 from keyturn.core import refresh as rt
 from keyturn.core.claims import check_claims, check_scope
+from keyturn.core.jws import unique_members
 from keyturn.core.users import User, normalize_username
 from keyturn.errors import BadRequest, UsernameTaken
 from keyturn.service import foreign_hashes
@@ -113,12 +114,7 @@ def parse_line(number: int, raw: bytes) -> ImportRecord:
 
 
 def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"{key!r} appears twice")
-        found[key] = value
-    return found
+    return unique_members(pairs, "{!r} appears twice")
 
 
 def new_user(record: ImportRecord, now: float) -> User:
